@@ -1,0 +1,40 @@
+"""facesr: face super-resolution toolkit (PFSR, SPARNet/SPARNetHD, style-based attentive network, PKDN).
+
+Nothing heavy is imported here: ``import facesr`` is cheap, torch loads on first use.
+
+>>> import facesr
+>>> model = facesr.load("default")          # shipped weights, eval mode
+>>> net = facesr.build("sparnet")           # untrained registry model
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["build", "load", "list_models", "super_resolve", "__version__"]
+
+
+def build(name: str, **overrides):
+    """Untrained ``torch.nn.Module`` of a registry name (see ``facesr models``)."""
+    from .registry import build as _build
+
+    return _build(name, **overrides)
+
+
+def load(name_or_path="default", device: str = "cpu"):
+    """A registry model with its shipped weights, or a facesr ``.safetensors`` model file, in eval mode."""
+    from .registry import load as _load
+
+    return _load(name_or_path, device=device)
+
+
+def list_models():
+    """The registry's presets (name, architecture, description, whether weights ship)."""
+    from .registry import list_presets
+
+    return list_presets()
+
+
+def super_resolve(images, model="default", device: str = "cpu", batch_size: int = 16):
+    """Super-resolve face crops (uint8 HxWx3 arrays); see :func:`facesr.inference.sr.super_resolve`."""
+    from .inference.sr import super_resolve as _sr
+
+    return _sr(images, model=model, device=device, batch_size=batch_size)

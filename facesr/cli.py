@@ -1,0 +1,249 @@
+"""The ``facesr`` command line.
+
+    facesr models                                  list registry models
+    facesr sr -i IN -o OUT [-m MODEL]              super-resolve face crops (file or folder)
+    facesr demo [-o DIR]                           super-resolve the bundled sample face
+    facesr train -c CONFIG [--resume] [key=value ...]
+    facesr data -c CONFIG                          build a config's decoded data caches
+    facesr eval -m MODEL --data DIR [DIR ...] [--protocol P ...] [-o DIR]
+
+Errors a user can fix are printed as one line (``facesr: error: ...``) with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import FacesrError
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+SAMPLE_LR = ASSETS / "sample_face_lr16.png"
+SAMPLE_HR = ASSETS / "sample_face_hr128.png"
+
+
+def _progress(it, total=None, desc="", unit="it", enabled=True):
+    if not enabled:
+        return it
+    from tqdm import tqdm
+
+    return tqdm(it, total=total, desc=desc, unit=unit, dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------- models
+def cmd_models(args) -> int:
+    from .registry import list_aliases, list_presets, weights_path
+
+    presets = list_presets()
+    aliases = list_aliases()
+    rows = []
+    for p in presets:
+        w = weights_path(p)
+        shipped = "yes" if (w is not None and w.is_file()) else "-"
+        params = ""
+        if args.params:
+            from .registry import build
+
+            params = f"{sum(t.numel() for t in build(p.name).parameters()):,}"
+        al = ",".join(a for a, t in aliases.items() if t == p.name)
+        rows.append((p.name + (f" ({al})" if al else ""), p.arch, f"{p.lr_size}->{p.hr_size}", shipped, params,
+                     p.description))
+    w0 = max(len(r[0]) for r in rows)
+    print(f"{'name':<{w0}}  {'arch':<10} {'size':<9} {'weights':<7} {'params' if args.params else '':<11} description")
+    for r in rows:
+        print(f"{r[0]:<{w0}}  {r[1]:<10} {r[2]:<9} {r[3]:<7} {r[4]:<11} {r[5]}")
+    return 0
+
+
+# ---------------------------------------------------------------- sr
+def _out_path(src: Path, in_root: Path | None, out: Path, ext: str | None) -> Path:
+    rel = src.relative_to(in_root) if in_root is not None else Path(src.name)
+    p = out / rel
+    return p.with_suffix(ext) if ext else p
+
+
+def cmd_sr(args) -> int:
+    from .data.io import list_images, read_image, write_image
+    from .inference.sr import resolve_model, super_resolve
+    from .inference.visual import comparison_grid
+
+    src = Path(args.input)
+    files = list_images(src, recursive=args.recursive)
+    if not files:
+        raise FacesrError(f"no images found in {src}")
+    model = resolve_model(args.model, args.device)
+    single_file_out = src.is_file() and Path(args.output).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp",
+                                                                            ".webp", ".tif", ".tiff")
+    out_dir = Path(args.output).parent if single_file_out else Path(args.output)
+    in_root = src if src.is_dir() else None
+    done = failed = 0
+    for f in _progress(files, desc="super-resolving", unit="img", enabled=len(files) > 1 and not args.quiet):
+        try:
+            img = read_image(f)
+            sr = super_resolve([img], model, batch_size=1)[0]
+            dst = Path(args.output) if single_file_out else _out_path(f, in_root, out_dir, args.ext)
+            write_image(dst, sr)
+            if args.compare:
+                from .inference.sr import to_lr
+                from .data.resize import pil_resize
+
+                lr = to_lr(img, model.lr_size)
+                grid = comparison_grid([[lr, pil_resize(lr, model.hr_size, "bicubic"), sr]],
+                                       ["input (LR)", "bicubic", "facesr"], cell=model.hr_size)
+                write_image(dst.with_name(dst.stem + "_cmp.png"), grid)
+            done += 1
+        except FacesrError as e:
+            failed += 1
+            print(f"facesr: skipped {f}: {e}", file=sys.stderr)
+    if not args.quiet:
+        print(f"{done} image(s) written to {out_dir}" + (f", {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def cmd_demo(args) -> int:
+    from .data.io import read_image, write_image
+    from .data.resize import pil_resize
+    from .inference.sr import resolve_model, super_resolve
+    from .inference.visual import comparison_grid
+
+    out = Path(args.output)
+    model = resolve_model(args.model, args.device)
+    lr = read_image(SAMPLE_LR)
+    hr = read_image(SAMPLE_HR) if SAMPLE_HR.is_file() else None
+    sr = super_resolve([lr], model)[0]
+    write_image(out / "sample_sr.png", sr)
+    row = [lr, pil_resize(lr, model.hr_size, "bicubic"), sr] + ([hr] if hr is not None else [])
+    grid = comparison_grid([row], ["LR 16x16", "bicubic", f"facesr ({args.model})", "original"][:len(row)],
+                           cell=model.hr_size)
+    write_image(out / "sample_comparison.png", grid)
+    msg = f"wrote {out / 'sample_sr.png'} and {out / 'sample_comparison.png'}"
+    if hr is not None:
+        from .metrics import evaluate
+
+        m_b = evaluate([row[1]], [hr])
+        m_s = evaluate([sr], [hr])
+        msg += (f"\nPSNR/SSIM vs the original ({'facesr'} protocol): bicubic {m_b['psnr']:.2f} dB/{m_b['ssim']:.3f}, "
+                f"{args.model} {m_s['psnr']:.2f} dB/{m_s['ssim']:.3f}")
+    print(msg)
+    return 0
+
+
+# ---------------------------------------------------------------- train / data
+def cmd_train(args) -> int:
+    from .training.config import load_config
+    from .training.trainer import make_trainer
+
+    cfg = load_config(args.config, args.overrides)
+    tr = make_trainer(cfg, resume=args.resume, progress=not args.quiet)
+    res = tr.fit(steps=args.steps)
+    print(f"run {tr.run_dir}: step {tr.step}" + (f", val PSNR {res['psnr']:.3f} dB SSIM {res['ssim']:.4f}"
+                                                 if res else ""))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from .registry import get_preset
+    from .training.config import load_config
+    from .training.trainer import hr_array
+
+    cfg = load_config(args.config, args.overrides)
+    hr_size = get_preset(cfg["model"]["name"]).hr_size
+    for part in ("train", "val"):
+        d = cfg["data"][part]
+        if d.get("root") or d.get("cache"):
+            arr = hr_array(d, hr_size, progress=True)
+            print(f"{part}: {len(arr)} faces of {arr.shape[1]}x{arr.shape[2]} -> {d.get('cache') or '(no cache)'}")
+    return 0
+
+
+# ---------------------------------------------------------------- eval
+def cmd_eval(args) -> int:
+    from .evaluation.evaluate import load_test_set, run_eval, save_results
+    from .inference.sr import resolve_model
+    from .registry import get_preset
+
+    models = {}
+    lr_size, degradation = 16, "bicubic"
+    for m in args.model:
+        net = resolve_model(m, args.device)
+        models[m] = net
+        lr_size = net.lr_size
+        meta = getattr(net, "facesr_meta", {})
+        if meta.get("preset"):
+            degradation = get_preset(meta["preset"]).degradation
+    for d in args.data:
+        test = load_test_set(d, max_images=args.max_images)
+        res = run_eval(models, test, args.protocol, degradation=degradation, lr_size=lr_size,
+                       include_bicubic=not args.no_bicubic)
+        saved = save_results(res, args.protocol, test.name, args.output)
+        print(saved["markdown"])
+    print(f"tables written to {args.output}")
+    return 0
+
+
+# ---------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="facesr", description="Face super-resolution toolkit")
+    ap.add_argument("--version", action="version", version=f"facesr {__import__('facesr').__version__}")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("models", help="list registry models")
+    p.add_argument("--params", action="store_true", help="also count parameters (builds every model)")
+    p.set_defaults(fn=cmd_models)
+
+    p = sub.add_parser("sr", help="super-resolve face crops (a file or a folder)")
+    p.add_argument("-i", "--input", required=True)
+    p.add_argument("-o", "--output", required=True, help="output folder (or file, for one input file)")
+    p.add_argument("-m", "--model", default="default", help="registry name or .safetensors file")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--recursive", action="store_true")
+    p.add_argument("--compare", action="store_true", help="also write NAME_cmp.png: LR | bicubic | SR")
+    p.add_argument("--ext", default=None, help="output extension, e.g. .png (default: same as input)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(fn=cmd_sr)
+
+    p = sub.add_parser("demo", help="super-resolve the bundled sample face and write a comparison")
+    p.add_argument("-o", "--output", default="demo_out")
+    p.add_argument("-m", "--model", default="default")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("train", help="train from a YAML config")
+    p.add_argument("-c", "--config", required=True, help="config file or bundled config name")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUTPUT_DIR/NAME")
+    p.add_argument("--steps", type=int, default=None, help="stop after this many more steps")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.steps=500")
+    p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("data", help="build the decoded data caches a config uses")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(fn=cmd_data)
+
+    p = sub.add_parser("eval", help="evaluate models and bicubic on test folders")
+    p.add_argument("-m", "--model", nargs="+", default=["default"])
+    p.add_argument("--data", nargs="+", required=True, help="folders of HR faces (or with an HR/ sub-folder)")
+    p.add_argument("--protocol", nargs="+", default=["facesr"], help="facesr, dic, sparnet, pfsr, kdfsr, ...")
+    p.add_argument("-o", "--output", default="outputs/eval")
+    p.add_argument("--max-images", type=int, default=0)
+    p.add_argument("--no-bicubic", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(fn=cmd_eval)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except FacesrError as e:
+        print(f"facesr: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("facesr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

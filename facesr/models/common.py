@@ -1,0 +1,89 @@
+"""Building blocks shared by several architectures, and the SR-model base class."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from ..data.resize import resize
+
+__all__ = ["SRModel", "norm_layer", "act_layer", "ConvLayer"]
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """'bn' BatchNorm, 'in' InstanceNorm (affine), 'none'."""
+    if kind == "bn":
+        return nn.BatchNorm2d(channels)
+    if kind == "in":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r} (bn, in, none)")
+
+
+def act_layer(kind: str, channels: int) -> nn.Module:
+    """'leakyrelu' (slope 0.2), 'prelu' (one slope per channel), 'relu', 'none'."""
+    if kind == "leakyrelu":
+        return nn.LeakyReLU(0.2, inplace=False)
+    if kind == "prelu":
+        return nn.PReLU(channels)
+    if kind == "relu":
+        return nn.ReLU()
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown activation {kind!r} (leakyrelu, prelu, relu, none)")
+
+
+class ConvLayer(nn.Module):
+    """[nearest x2 if up] -> reflection pad -> 3x3 conv (stride 2 if down) -> norm -> act.
+
+    The convolution has a bias only when there is no normalisation after it.
+    """
+
+    def __init__(self, cin: int, cout: int, scale: str = "none", norm: str = "none", act: str = "none",
+                 kernel_size: int = 3, spectral: bool = False):
+        super().__init__()
+        if scale not in ("none", "up", "down"):
+            raise ValueError(f"scale must be none/up/down, got {scale!r}")
+        self.up = scale == "up"
+        self.pad = nn.ReflectionPad2d((kernel_size - 1) // 2 + (kernel_size - 1) % 2)
+        conv = nn.Conv2d(cin, cout, kernel_size, stride=2 if scale == "down" else 1, bias=norm == "none")
+        self.conv = nn.utils.spectral_norm(conv) if spectral else conv
+        self.norm = norm_layer(norm, cout)
+        self.act = act_layer(act, cout)
+
+    def forward(self, x):
+        if self.up:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+        return self.act(self.norm(self.conv(self.pad(x))))
+
+
+class SRModel(nn.Module):
+    """Base class of every face SR network in the toolkit.
+
+    Public contract: ``forward(lr)`` takes the LR face in [0, 1] at ``lr_size`` (N x 3 x 16 x 16 for x8)
+    and returns the SR face at ``hr_size``. In eval mode the output is clamped to [0, 1]; in training
+    mode it is left unclamped so losses see the raw prediction. Each model's own conventions
+    (pre-upsampling, value range) live inside ``forward``.
+    """
+
+    lr_size: int = 16
+    hr_size: int = 128
+
+    @property
+    def scale(self) -> int:
+        return self.hr_size // self.lr_size
+
+    def check_input(self, lr: torch.Tensor) -> None:
+        if lr.ndim != 4 or lr.shape[1] != 3:
+            raise ValueError(f"{type(self).__name__} expects N x 3 x H x W, got {tuple(lr.shape)}")
+        if lr.shape[-2:] != (self.lr_size, self.lr_size):
+            raise ValueError(f"{type(self).__name__} expects LR faces of {self.lr_size}x{self.lr_size}, "
+                             f"got {lr.shape[-2]}x{lr.shape[-1]} (resize them first: facesr.data.resize)")
+
+    def upsample_input(self, lr: torch.Tensor) -> torch.Tensor:
+        """PIL-bicubic upsampling to ``hr_size`` (the input convention of SPARNet and KDFSRNet)."""
+        return resize(lr, self.hr_size, "bicubic")
+
+    def finish(self, out: torch.Tensor) -> torch.Tensor:
+        return out if self.training else out.clamp(0.0, 1.0)

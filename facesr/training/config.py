@@ -1,0 +1,173 @@
+"""Training configuration: YAML files validated against a schema of defaults, with dotted overrides.
+
+Every key a config may hold appears in :data:`DEFAULTS`; a key that is not there is an error that
+names the closest valid keys (a typo never silently does nothing). Free-form sections (a model's
+settings, loss weights) are listed in :data:`FREE_FORM`. Overrides on the command line use dotted
+paths with YAML values: ``train.steps=500 train.optimizer.lr=1e-3 data.train.scale_range=[1,1.2]``.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+_DATASET = {
+    "root": None,             # image folder (identity sub-folders for an identity split)
+    "split": "all",           # all | train | val (by identity, see facesr.data.datasets.identity_split)
+    "val_fraction": 0.02,
+    "crop": {"kind": "none", "crop": 0},
+    "cache": None,            # .npy path of the decoded uint8 cache (built on first use)
+    "max_images": 0,          # 0 = all
+    "hflip": True,
+    "scale_range": [1.0, 1.0],
+    "rot90": False,
+}
+
+DEFAULTS: dict[str, Any] = {
+    "name": "run",
+    "recipe": "sr",
+    "seed": 0,
+    "device": "auto",
+    "output_dir": "runs",
+    "model": {"name": None, "settings": {}},
+    "data": {"train": copy.deepcopy(_DATASET), "val": copy.deepcopy(_DATASET)},
+    "train": {
+        "batch_size": 16,
+        "steps": 1000,
+        "optimizer": {"name": "adam", "lr": 2e-4, "betas": [0.9, 0.99], "weight_decay": 0.0},
+        "scheduler": {"name": "constant", "warmup": 0, "min_lr": 0.0, "milestones": [], "gamma": 0.5},
+        "ema": 0.0,
+        "grad_clip": 0.0,
+        "losses": {"l1": 1.0},
+        "threads": 0,
+    },
+    "log": {"every": 20, "val_every": 500, "ckpt_every": 100, "tensorboard": "auto", "progress": True},
+}
+
+FREE_FORM = {("model", "settings"), ("train", "losses")}
+
+
+def _merge(base: dict, over: dict, path: tuple = ()) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        p = path + (k,)
+        if path in FREE_FORM:
+            out[k] = v
+            continue
+        if k not in base:
+            close = difflib.get_close_matches(str(k), [str(x) for x in base], n=3)
+            where = ".".join(map(str, p))
+            hint = f"; did you mean {', '.join('.'.join(map(str, path + (c,))) for c in close)}?" if close else \
+                f"; valid keys here: {', '.join(map(str, base))}"
+            raise ConfigError(f"unknown config key '{where}'{hint}")
+        d = base[k]
+        if isinstance(d, dict) and p not in FREE_FORM:
+            if not isinstance(v, dict):
+                raise ConfigError(f"config key '{'.'.join(map(str, p))}' must be a mapping, got {v!r}")
+            out[k] = _merge(d, v, p)
+        elif p in FREE_FORM:
+            if not isinstance(v, dict):
+                raise ConfigError(f"config key '{'.'.join(map(str, p))}' must be a mapping, got {v!r}")
+            out[k] = copy.deepcopy(v)
+        else:
+            out[k] = _check_type(d, v, p)
+    return out
+
+
+def _check_type(default, value, path):
+    where = ".".join(map(str, path))
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{where}' must be true/false, got {value!r}")
+        return value
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        if isinstance(value, str):  # YAML 1.1 reads '1e-3' as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key '{where}' must be a number, got {value!r}")
+        return type(default)(value) if isinstance(default, float) else (
+            value if isinstance(value, int) or not float(value).is_integer() else int(value))
+    if isinstance(default, str):
+        if isinstance(value, str):
+            return value
+        if isinstance(default, str) and default == "auto" and isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{where}' must be a string, got {value!r}")
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{where}' must be a list, got {value!r}")
+        return value
+    return value
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.sub=value")
+    key, val = text.split("=", 1)
+    try:
+        value = yaml.safe_load(val) if val != "" else ""
+    except yaml.YAMLError:
+        value = val
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    raw = copy.deepcopy(raw)
+    for o in overrides or []:
+        keys, value = parse_override(o)
+        d = raw
+        for k in keys[:-1]:
+            d = d.setdefault(k, {})
+            if not isinstance(d, dict):
+                raise ConfigError(f"override {o!r}: {k} is not a mapping")
+        d[keys[-1]] = value
+    return raw
+
+
+def resolve_config_path(path) -> Path:
+    """A config file path, or the name of a bundled config (``sparnet_tiny_lfw`` or ``...yaml``)."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    for cand in (CONFIG_DIR / p.name, CONFIG_DIR / f"{p.name}.yaml"):
+        if cand.is_file():
+            return cand
+    bundled = ", ".join(sorted(x.stem for x in CONFIG_DIR.glob("*.yaml")))
+    raise ConfigError(f"config file not found: {path} (bundled configs: {bundled})")
+
+
+def load_config(path=None, overrides: list[str] | None = None, raw: dict | None = None) -> dict:
+    """Read a YAML config (or take ``raw``), apply dotted overrides, validate, fill defaults."""
+    if raw is None:
+        if path is None:
+            raise ConfigError("no config given")
+        p = resolve_config_path(path)
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p}: a config must be a mapping at the top level")
+    raw = apply_overrides(raw, overrides or [])
+    cfg = _merge(DEFAULTS, raw)
+    if not cfg["model"]["name"]:
+        raise ConfigError("config needs model.name (a registry name, see `facesr models`)")
+    if cfg["data"]["train"]["root"] is None and cfg["data"]["train"]["cache"] is None:
+        raise ConfigError("config needs data.train.root (an image folder)")
+    return cfg
+
+
+def dump_config(cfg: dict) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False)

@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+HELEN = DATA / "helen_test50_fsrnet"
+CELEBA = DATA / "celeba_test1000_fsrnet"
+LFW = DATA / "lfw_deepfunneled" / "images"
+
+# a tiny SPARNet (same code path as the paper's) for fast training tests
+TINY_SPARNET = {"channels": [4, 8, 8, 8], "res_depth": 1, "hg_mid": 4}
+
+
+def need(path: Path):
+    if not path.exists():
+        pytest.skip(f"shared data not present: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def face_folder(tmp_path_factory):
+    """24 128x128 crops of skimage's astronaut in 6 'identity' folders (LFW layout)."""
+    from PIL import Image
+    from skimage import data
+
+    a = data.astronaut()
+    root = tmp_path_factory.mktemp("faces")
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        y, x = rng.integers(0, 512 - 200, size=2)
+        s = int(rng.integers(128, 200))
+        crop = Image.fromarray(a[y:y + s, x:x + s]).resize((128, 128), Image.BICUBIC)
+        d = root / f"person_{i % 6}"
+        d.mkdir(exist_ok=True)
+        crop.save(d / f"img_{i:03d}.png")
+    return root
+
+
+def pytest_configure(config):
+    # FACESR_TEST_THREADS=1 keeps tests from fighting a training job for the same cores
+    import os
+
+    n = int(os.environ.get("FACESR_TEST_THREADS", "0") or 0)
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)

@@ -1,0 +1,119 @@
+import json
+
+import pytest
+import torch
+import yaml
+
+from facesr.errors import ConfigError
+from facesr.training.config import load_config
+from facesr.training.ema import ModelEMA
+from facesr.training.trainer import lr_at, make_trainer
+
+from conftest import TINY_SPARNET
+
+
+def tiny_cfg(face_folder, out, **extra):
+    raw = {
+        "name": "tiny", "output_dir": str(out), "seed": 3,
+        "model": {"name": "sparnet", "settings": TINY_SPARNET},
+        "data": {"train": {"root": str(face_folder), "split": "train", "val_fraction": 0.3,
+                           "scale_range": [1.0, 1.3], "cache": str(out / "cache_train.npy")},
+                 "val": {"root": str(face_folder), "split": "val", "val_fraction": 0.3, "hflip": False}},
+        "train": {"batch_size": 2, "steps": 6, "ema": 0.9, "optimizer": {"lr": 1e-3},
+                  "scheduler": {"name": "cosine", "warmup": 2}},
+        "log": {"every": 2, "val_every": 3, "ckpt_every": 2, "progress": False, "tensorboard": False},
+    }
+    for k, v in extra.items():
+        raw[k] = v
+    return load_config(raw=raw)
+
+
+def _state(tr):
+    sd = {f"m.{k}": v.clone() for k, v in tr.model.state_dict().items()}
+    sd.update({f"e.{k}": v.clone() for k, v in tr.ema.state_dict().items()})
+    return sd
+
+
+def test_resume_is_bit_exact(face_folder, tmp_path):
+    a = make_trainer(tiny_cfg(face_folder, tmp_path / "a"))
+    a.fit()
+    b = make_trainer(tiny_cfg(face_folder, tmp_path / "b"))
+    b.fit(steps=3)
+    del b
+    b2 = make_trainer(tiny_cfg(face_folder, tmp_path / "b"), resume=True)
+    assert b2.step == 3
+    b2.fit()
+    sa, sb = _state(a), _state(b2)
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    # optimiser moments too
+    oa, ob = a.optimizer.state_dict()["state"], b2.optimizer.state_dict()["state"]
+    assert all(torch.equal(oa[i]["exp_avg"], ob[i]["exp_avg"]) for i in oa)
+
+
+def test_training_reduces_loss_and_writes_self_describing_checkpoints(face_folder, tmp_path):
+    import facesr
+    from facesr.checkpoint import read_meta
+
+    cfg = tiny_cfg(face_folder, tmp_path, train={"batch_size": 4, "steps": 30, "ema": 0.0,
+                                                  "optimizer": {"lr": 2e-3}, "scheduler": {"name": "constant"}},
+                   log={"every": 5, "val_every": 15, "ckpt_every": 10, "progress": False, "tensorboard": False})
+    tr = make_trainer(cfg)
+    tr.fit()
+    losses = [r["loss"] for r in tr.history if "loss" in r]
+    assert losses[-1] < losses[0] * 0.8
+    run = tmp_path / "tiny"
+    meta = read_meta(run / "final.safetensors")
+    assert meta["arch"] == "sparnet" and meta["provenance"]["step"] == 30
+    assert "psnr" in meta["metrics"]["val"]
+    model = facesr.load(run / "best.safetensors")
+    assert model.hr_size == 128 and not model.training
+    recs = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert any("val_psnr" in r for r in recs)
+    # refusing to silently overwrite a run
+    with pytest.raises(ConfigError, match="--resume"):
+        make_trainer(cfg)
+
+
+def test_config_validation_and_overrides(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump({"model": {"name": "sparnet"}, "data": {"train": {"root": "x"}},
+                                 "train": {"lerning_rate": 1}}))
+    with pytest.raises(ConfigError, match="train.lerning_rate"):
+        load_config(p)
+    p.write_text(yaml.safe_dump({"model": {"name": "sparnet"}, "data": {"train": {"root": "x"}}}))
+    cfg = load_config(p, ["train.optimizer.lr=1e-3", "train.steps=7", "data.train.scale_range=[1,1.2]"])
+    assert cfg["train"]["optimizer"]["lr"] == 1e-3 and cfg["train"]["steps"] == 7
+    assert cfg["data"]["train"]["scale_range"] == [1, 1.2]
+    with pytest.raises(ConfigError, match="number"):
+        load_config(p, ["train.steps=many"])
+    with pytest.raises(ConfigError, match="bundled configs"):
+        load_config(tmp_path / "missing.yaml")
+    # every bundled config is valid
+    from facesr.training.config import CONFIG_DIR
+
+    for c in CONFIG_DIR.glob("*.yaml"):
+        load_config(c)
+
+
+def test_lr_schedules():
+    s = {"name": "cosine", "warmup": 10, "min_lr": 0.0}
+    assert lr_at(0, 1.0, s, 110) == pytest.approx(0.1)
+    assert lr_at(10, 1.0, s, 110) == pytest.approx(1.0)
+    assert lr_at(60, 1.0, s, 110) == pytest.approx(0.5)
+    assert lr_at(110, 1.0, s, 110) == pytest.approx(0.0)
+    assert lr_at(25, 1.0, {"name": "step", "milestones": [10, 20], "gamma": 0.5}, 100) == 0.25
+
+
+def test_ema_averages_buffers():
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.BatchNorm2d(1))
+    ema = ModelEMA(net, 0.5)
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+        net[1].running_mean.fill_(2.0)
+    w0 = float(ema.module[0].weight)
+    ema.update(net)
+    assert float(ema.module[0].weight) == pytest.approx(0.5 * w0 + 0.5)
+    assert float(ema.module[1].running_mean) == pytest.approx(0.5 * 0.0 + 0.5 * 2.0)
+    assert ema.decay_at(0) == pytest.approx(0.1)
