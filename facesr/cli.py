@@ -6,6 +6,7 @@
     facesr train -c CONFIG [--resume] [key=value ...]
     facesr data -c CONFIG                          build a config's decoded data caches
     facesr eval -m MODEL --data DIR [DIR ...] [--protocol P ...] [-o DIR]
+    facesr benchmark -m MODEL [MODEL ...] --data DIR [DIR ...] [--protocol P] [-o DIR]
 
 Errors a user can fix are printed as one line (``facesr: error: ...``) with exit status 2.
 """
@@ -181,6 +182,20 @@ def cmd_eval(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- benchmark
+def cmd_benchmark(args) -> int:
+    import shlex
+
+    from .evaluation.benchmark import run_benchmark
+
+    command = "facesr benchmark " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if args.record_command else None
+    res = run_benchmark(args.model, args.data, args.output, protocol=args.protocol, face=not args.no_face,
+                        cost=not args.no_cost, max_images=args.max_images, device=args.device, command=command)
+    print(res["markdown"])
+    print(f"results, grids, attention maps and plots written to {args.output}")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="facesr", description="Face super-resolution toolkit")
@@ -230,6 +245,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bicubic", action="store_true")
     p.add_argument("--device", default="cpu")
     p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("benchmark", help="all methods on one protocol: table, grids, attention maps, plots")
+    p.add_argument("-m", "--model", nargs="+", default=["default"])
+    p.add_argument("--data", nargs="+", required=True)
+    p.add_argument("--protocol", default="facesr")
+    p.add_argument("-o", "--output", default="outputs/benchmark")
+    p.add_argument("--max-images", type=int, default=0)
+    p.add_argument("--no-face", action="store_true", help="skip landmark/identity metrics (dlib)")
+    p.add_argument("--no-cost", action="store_true", help="skip params/FLOPs/latency/memory")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-record-command", dest="record_command", action="store_false")
+    p.set_defaults(fn=cmd_benchmark)
     return ap
 
 

@@ -1,0 +1,235 @@
+"""``facesr benchmark``: every method on one protocol, in the layout of the papers' tables.
+
+All methods see the same LR input (PIL bicubic HR -> 16 x 16 by default, the SPARNet/DIC protocol), are
+scored with one metric protocol, and are costed on the current device. Outputs in OUT_DIR:
+
+* ``results.md`` / ``results.csv`` - one table per test set: PSNR, SSIM, MS-SSIM, landmark AUC@10 %,
+  identity similarity, parameters, GFLOPs, latency (batch 1), throughput (batch 16), peak memory;
+* ``grid_<set>.png`` - LR | Bicubic | each method | HR for the first faces;
+* ``attention_<model>.png`` - FAU attention maps of models that have them (SPARNet);
+* ``psnr_vs_gflops.png``, ``psnr_hist_<set>.png`` - plots (matplotlib, optional).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..data.io import write_image
+from ..errors import FacesrError, MissingDependencyError
+from ..inference.visual import comparison_grid
+from .evaluate import load_test_set, run_eval
+
+
+def _face_metrics_available() -> str | None:
+    try:
+        from ..priors import dlib_models as dm
+
+        dm._dlib("landmark and identity metrics")
+        dm.model_path("landmarks68")
+        dm.model_path("recognition")
+        return None
+    except (MissingDependencyError, FacesrError, ImportError) as e:
+        return str(e)
+
+
+def attention_figure(model, lrs: Sequence[np.ndarray], n: int = 4) -> np.ndarray | None:
+    """Rows: LR face | SR | attention map of each FAU (mean over channels for 3-D maps), heat-coloured."""
+    import torch
+
+    if not hasattr(model, "attention_maps"):
+        return None
+    x = torch.from_numpy(np.stack(lrs[:n]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
+    maps = model.attention_maps(x)
+    if not maps:
+        return None
+    with torch.no_grad():
+        sr = (model(x).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    rows = []
+    for i in range(x.shape[0]):
+        row = [lrs[i], sr[i]]
+        for m in maps:
+            a = m[i].mean(0).numpy()
+            a = (a - a.min()) / max(1e-8, float(a.max() - a.min()))
+            heat = np.stack([a, a ** 2, 1.0 - a], -1)  # simple blue->red colour map
+            row.append((heat * 255).astype(np.uint8))
+        rows.append(row)
+    labels = ["LR", "SR"] + [f"FAU{j + 1}" for j in range(len(maps))]
+    return comparison_grid(rows, labels, cell=96)
+
+
+def _plots(rows: list[dict], per_image: dict, out: Path) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ["plots skipped: matplotlib is not installed (pip install 'facesr[plots]')"]
+    made = []
+    by_set: dict[str, list[dict]] = {}
+    for r in rows:
+        by_set.setdefault(r["dataset"], []).append(r)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for ds, rs in by_set.items():
+        pts = [r for r in rs if r.get("gflops")]
+        ax.scatter([r["gflops"] for r in pts], [r["psnr"] for r in pts], label=ds)
+        for r in pts:
+            ax.annotate(r["method"], (r["gflops"], r["psnr"]), fontsize=7)
+    ax.set_xlabel("GFLOPs (one 16x16 face)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_xscale("log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "psnr_vs_gflops.png", dpi=120)
+    plt.close(fig)
+    made.append("psnr_vs_gflops.png")
+    for ds, methods in per_image.items():
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for name, vals in methods.items():
+            ax.hist(vals, bins=20, alpha=0.5, label=name)
+        ax.set_xlabel("PSNR per image (dB)")
+        ax.set_ylabel("faces")
+        ax.set_title(ds)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / f"psnr_hist_{ds}.png", dpi=120)
+        plt.close(fig)
+        made.append(f"psnr_hist_{ds}.png")
+    return made
+
+
+def run_benchmark(models: Sequence[str], data_dirs: Sequence[str], out_dir, protocol: str = "facesr",
+                  face: bool = True, cost: bool = True, max_images: int = 0, grid_faces: int = 6,
+                  device: str = "cpu", progress: bool = True, command: str | None = None) -> dict:
+    from ..inference.sr import resolve_model
+    from .cost import model_cost
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    nets = {m: resolve_model(m, device) for m in models}
+    lr_sizes = {n.lr_size for n in nets.values()}
+    if len(lr_sizes) > 1:
+        raise FacesrError(f"models with different LR sizes cannot share one protocol: {sorted(lr_sizes)}")
+    lr_size = lr_sizes.pop() if lr_sizes else 16
+    notes = []
+    face_off = _face_metrics_available() if face else "disabled"
+    if face and face_off:
+        notes.append(f"landmark/identity metrics skipped: {face_off}")
+    costs = {m: model_cost(n) for m, n in nets.items()} if cost else {}
+    rows, per_image = [], {}
+    t0 = time.time()
+    for d in data_dirs:
+        test = load_test_set(d, max_images=max_images)
+        res = run_eval(nets, test, [protocol], degradation="bicubic", lr_size=lr_size)
+        if face and not face_off:
+            hr_cache: dict = {}
+            for r in res:
+                r.metrics["face"] = face_metrics_cached(r.outputs, test.hr, hr_cache)
+        per_image[test.name] = {r.method: r.metrics[protocol]["psnr_per_image"] for r in res}
+        for r in res:
+            m = r.metrics[protocol]
+            row = {"dataset": test.name, "method": r.method, "n": len(test.hr), "psnr": m["psnr"],
+                   "ssim": m["ssim"], "ms_ssim": m["ms_ssim"]}
+            f = r.metrics.get("face")
+            if f:
+                row.update({"auc10": f["auc10"], "nme": f["nme"], "identity": f["identity"],
+                            "fid_dlib": f.get("fid_dlib")})
+            c = costs.get(r.method)
+            if c:
+                row.update({k: c[k] for k in ("params", "gflops", "latency_ms", "throughput", "peak_mem_mb")})
+            rows.append(row)
+        # comparison grid
+        from ..data.degrade import make_degradation
+
+        deg = make_degradation("bicubic", lr_size=lr_size)
+        k = min(grid_faces, len(test.hr))
+        grid_rows = [[deg(test.hr[i])] + [r.outputs[i] for r in res] + [test.hr[i]] for i in range(k)]
+        write_image(out / f"grid_{test.name}.png",
+                    comparison_grid(grid_rows, ["LR"] + [r.method for r in res] + ["HR"], cell=128))
+        for m, net in nets.items():
+            fig = attention_figure(net, [deg(h) for h in test.hr[:4]])
+            if fig is not None:
+                write_image(out / f"attention_{Path(m).stem}_{test.name}.png", fig)
+    elapsed = time.time() - t0
+    notes += _plots(rows, per_image, out)
+    md = results_markdown(rows, protocol, costs, command, notes, elapsed)
+    (out / "results.md").write_text(md)
+    with open(out / "results.csv", "w", newline="") as f:
+        keys = ["dataset", "method", "n", "psnr", "ssim", "ms_ssim", "auc10", "nme", "identity", "fid_dlib",
+                "params", "gflops", "latency_ms", "throughput", "peak_mem_mb"]
+        w = csv.DictWriter(f, keys, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+    (out / "results.json").write_text(json.dumps({"rows": rows, "protocol": protocol, "notes": notes}, indent=1,
+                                                 default=float))
+    return {"rows": rows, "markdown": md, "notes": notes, "seconds": elapsed}
+
+
+def face_metrics_cached(srs, hrs, cache: dict) -> dict:
+    """:func:`face_metrics.face_metrics` that computes each HR face's box/landmarks/embedding once."""
+    from ..priors import dlib_models as dm
+    from .face_metrics import _detect_reference_box, auc, cosine_similarity, frechet_distance, nme
+
+    nmes, sims, e_srs, e_hrs = [], [], [], []
+    for i, (sr, hr) in enumerate(zip(srs, hrs)):
+        if i not in cache:
+            box = _detect_reference_box(hr)
+            lm = dm.landmarks68(hr, box)
+            cache[i] = (box, lm, dm.face_descriptor(hr, lm))
+        box, lm_hr, e_hr = cache[i]
+        lm_sr = dm.landmarks68(sr, box)
+        e_sr = dm.face_descriptor(sr, lm_sr)
+        nmes.append(nme(lm_sr, lm_hr))
+        sims.append(cosine_similarity(e_sr, e_hr))
+        e_srs.append(e_sr)
+        e_hrs.append(e_hr)
+    out = {"nme": float(np.mean(nmes)), "auc10": 100.0 * auc(nmes, 0.1), "identity": float(np.mean(sims))}
+    if len(e_srs) > 2:
+        out["fid_dlib"] = frechet_distance(np.stack(e_srs), np.stack(e_hrs))
+    return out
+
+
+def _fmt(v, spec):
+    return "–" if v is None else format(v, spec)
+
+
+def results_markdown(rows, protocol, costs, command, notes, elapsed) -> str:
+    from ..checkpoint import hardware
+
+    lines = []
+    if command:
+        lines += ["```", command, "```", ""]
+    lines.append(f"Protocol `{protocol}` (see facesr.metrics.PROTOCOLS); LR = PIL bicubic HR→16×16 for every "
+                 f"method; landmarks/identity with dlib (68-pt predictor, ResNet descriptor); cost on "
+                 f"{hardware()}. Ran in {elapsed:.0f} s.")
+    lines.append("")
+    sets = []
+    for r in rows:
+        if r["dataset"] not in sets:
+            sets.append(r["dataset"])
+    for ds in sets:
+        rs = [r for r in rows if r["dataset"] == ds]
+        lines.append(f"**{ds}** ({rs[0]['n']} faces, ×8)")
+        lines.append("")
+        lines.append("| Method | PSNR | SSIM | MS-SSIM | AUC@10% | Identity | FID-dlib | Params | GFLOPs | "
+                     "Latency (ms, b=1) | Throughput (img/s, b=16) | Peak mem (MB) |")
+        lines.append("|---|" + "---|" * 11)
+        for r in rs:
+            p = r.get("params")
+            lines.append(
+                f"| {r['method']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['ms_ssim']:.4f} | "
+                f"{_fmt(r.get('auc10'), '.2f')} | {_fmt(r.get('identity'), '.4f')} | {_fmt(r.get('fid_dlib'), '.4f')} | "
+                f"{'–' if p is None else f'{p / 1e6:.2f}M'} | {_fmt(r.get('gflops'), '.2f')} | "
+                f"{_fmt(r.get('latency_ms'), '.1f')} | {_fmt(r.get('throughput'), '.1f')} | "
+                f"{_fmt(r.get('peak_mem_mb'), '.1f')} |")
+        lines.append("")
+    for n in notes:
+        if not n.endswith(".png"):
+            lines.append(f"- {n}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,131 @@
+"""Face-specific metrics the papers use beyond PSNR/SSIM.
+
+* **Landmark accuracy** (SPARNet Table I, following Bulat & Tzimiropoulos): 68 landmarks detected on SR
+  and on HR faces with the same detector; the HR landmarks are the reference. Per face,
+  NME = mean point-to-point error / sqrt(w * h) of the reference landmarks' bounding box; the score is
+  the area under the cumulative error curve up to 10 % (AUC@0.1, in %). SPARNet used FAN; we use dlib's
+  68-point predictor, the one offline detector here, so absolute figures differ from the paper's.
+* **Identity similarity** (SPARNet Table I used SphereFace): cosine similarity of face embeddings of SR
+  and HR; we use dlib's ResNet face descriptor (128-d).
+* **Fréchet identity distance** (FID-like, *not* FID): the Fréchet distance between Gaussians fitted to
+  the identity embeddings of SR and of HR faces. Named ``fid_dlib`` so it is never mistaken for FID.
+* **LPIPS / FID**: the standard implementations need weights that cannot be downloaded here; see
+  :func:`lpips_metric` and :func:`fid_metric`, which load them when present and say what is missing.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import MissingDependencyError
+
+
+def nme(pred: np.ndarray, ref: np.ndarray) -> float:
+    """Normalised mean error of (68, 2) landmarks, by sqrt(w*h) of the reference's bounding box."""
+    pred, ref = np.asarray(pred, np.float64), np.asarray(ref, np.float64)
+    w, h = ref.max(0) - ref.min(0)
+    d = np.sqrt(max(w * h, 1e-12))
+    return float(np.linalg.norm(pred - ref, axis=1).mean() / d)
+
+
+def auc(nmes, threshold: float = 0.1, steps: int = 10001) -> float:
+    """Area under the cumulative error distribution up to ``threshold``, normalised to [0, 1]."""
+    e = np.sort(np.asarray(nmes, np.float64))
+    if e.size == 0:
+        return float("nan")
+    t = np.linspace(0.0, threshold, steps)
+    ced = np.searchsorted(e, t, side="right") / e.size
+    return float(np.trapezoid(ced, t) / threshold)
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+
+
+def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to feature sets x, y (N x D)."""
+    from scipy import linalg
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    mu1, mu2 = x.mean(0), y.mean(0)
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    if not np.isfinite(covmean).all():
+        off = np.eye(s1.shape[0]) * 1e-6
+        covmean = linalg.sqrtm((s1 + off) @ (s2 + off))
+    covmean = covmean.real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+
+
+def _detect_reference_box(hr: np.ndarray):
+    """The face box on the HR face (detected at x2, scaled back), or the whole image with a margin."""
+    from ..priors import dlib_models as dm
+    from ..data.resize import pil_resize
+
+    h, w = hr.shape[:2]
+    big = pil_resize(hr, (h * 2, w * 2), "bicubic")
+    dets = dm.detect_faces(big, upsample=0)
+    if dets:
+        (x0, y0, x1, y1), _ = max(dets, key=lambda d: (d[0][2] - d[0][0]) * (d[0][3] - d[0][1]))
+        return (x0 / 2, y0 / 2, x1 / 2, y1 / 2)
+    m = 0.1
+    return (w * m, h * m, w * (1 - m), h * (1 - m))
+
+
+def face_metrics(srs, hrs, landmarks: bool = True, identity: bool = True) -> dict:
+    """Landmark NME/AUC@10% and identity similarity of SR faces against their HR faces (dlib models).
+
+    The same face box (found on HR) is given to the landmark predictor for SR and HR, so the score
+    measures the recovered face structure, not detection luck.
+    """
+    from ..priors import dlib_models as dm
+
+    nmes, sims, emb_sr, emb_hr = [], [], [], []
+    for sr, hr in zip(srs, hrs):
+        box = _detect_reference_box(hr)
+        lm_hr = dm.landmarks68(hr, box)
+        lm_sr = dm.landmarks68(sr, box)
+        if landmarks:
+            nmes.append(nme(lm_sr, lm_hr))
+        if identity:
+            e_sr, e_hr = dm.face_descriptor(sr, lm_sr), dm.face_descriptor(hr, lm_hr)
+            emb_sr.append(e_sr)
+            emb_hr.append(e_hr)
+            sims.append(cosine_similarity(e_sr, e_hr))
+    out = {}
+    if landmarks:
+        out.update({"nme": float(np.mean(nmes)), "auc10": 100.0 * auc(nmes, 0.1), "nme_per_image": nmes})
+    if identity:
+        out["identity"] = float(np.mean(sims))
+        out["identity_per_image"] = sims
+        if len(emb_sr) > 2:
+            out["fid_dlib"] = frechet_distance(np.stack(emb_sr), np.stack(emb_hr))
+    return out
+
+
+def lpips_metric(net: str = "alex"):
+    """The standard LPIPS (Zhang et al.) through the ``lpips`` package, when it and its backbone weights
+    are installed (the package needs torchvision and downloads ImageNet weights on first use)."""
+    try:
+        import lpips  # noqa: F401
+    except Exception as e:  # ImportError, or torchvision missing inside it
+        raise MissingDependencyError(
+            f"LPIPS needs the lpips package with torchvision and its {net} ImageNet weights in the torch hub "
+            f"cache (pip install 'facesr[lpips]' torchvision; no download is possible offline): {e}") from None
+    try:
+        return lpips.LPIPS(net=net, verbose=False)
+    except Exception as e:
+        raise MissingDependencyError(f"LPIPS weights could not be loaded (they download on first use): "
+                                     f"{str(e).splitlines()[0]}") from None
+
+
+def fid_metric():
+    """Standard FID needs the Inception-v3 FID weights (pt_inception-2015-12-05), which no registry
+    package ships; see README. Raises with what to install."""
+    try:
+        from pytorch_fid.inception import InceptionV3  # noqa: F401
+    except Exception:
+        raise MissingDependencyError("FID needs pytorch-fid and its Inception weights in the torch hub cache "
+                                     "(pip install pytorch-fid; weights download on first use, impossible "
+                                     "offline); fid_dlib is the offline substitute") from None
+    return InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
