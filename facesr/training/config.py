@@ -47,6 +47,11 @@ DEFAULTS: dict[str, Any] = {
         "grad_clip": 0.0,
         "losses": {"l1": 1.0},
         "threads": 0,
+        "precision": "fp32",      # fp32 | bf16 (autocast) | fp16 (autocast + grad scaler, GPU only)
+        "accum_steps": 1,         # gradient accumulation: micro-batches per optimiser step
+        "channels_last": False,
+        "compile": False,         # torch.compile the network
+        "sync_bn": False,         # SyncBatchNorm across processes (GPU only)
     },
     "log": {"every": 20, "val_every": 500, "ckpt_every": 100, "tensorboard": "auto", "progress": True},
 }

@@ -30,6 +30,7 @@ from ..data.io import list_images
 from ..errors import ConfigError, FacesrError, require
 from ..losses import PIXEL_LOSSES
 from .config import dump_config
+from .distributed import DistInfo, barrier, init_distributed, mean_across
 from .ema import ModelEMA
 
 RECIPES: dict[str, type] = {}
@@ -127,20 +128,61 @@ class Trainer:
         if t > 0:
             torch.set_num_threads(t)
         self.device = resolve_device(cfg["device"])
+        self.dist: DistInfo = init_distributed(self.device.type)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
         self.seed_everything(int(cfg["seed"]))
         self.preset = registry.get_preset(cfg["model"]["name"])
         self.model = registry.build(cfg["model"]["name"], **cfg["model"]["settings"]).to(self.device)
+        self.setup_precision()
         self.step = 0
         self.best = {"psnr": -1.0, "step": -1}
         self.history: list[dict] = []
         self.build_data()
         self.build_optim()
         self.build_extra()
+        self.net = self.wrap(self.model)
         self.tb = None
         if resume:
             self.load_checkpoint(self.ckpt_dir / "last")
 
     # ------------------------------------------------------------------ set-up
+    def setup_precision(self) -> None:
+        t = self.cfg["train"]
+        prec = t["precision"]
+        if prec not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"train.precision must be fp32, bf16 or fp16, got {prec!r}")
+        if prec == "fp16" and self.device.type != "cuda":
+            raise ConfigError("train.precision=fp16 needs a GPU (use bf16 on CPUs)")
+        self.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[prec]
+        self.scaler = torch.amp.GradScaler("cuda") if prec == "fp16" else None
+        self.memory_format = torch.channels_last if t["channels_last"] else torch.contiguous_format
+        if t["channels_last"]:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if t["sync_bn"]:
+            if self.device.type != "cuda":
+                raise ConfigError("train.sync_bn needs GPUs (torch's SyncBatchNorm has no CPU kernel)")
+            if self.dist.enabled:
+                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+
+    def wrap(self, module):
+        """The module the training step calls: DDP across processes, optionally compiled."""
+        net = module
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            net = DDP(module, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
+        if self.cfg["train"]["compile"]:
+            net = torch.compile(net)
+        return net
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            import contextlib
+
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
     @staticmethod
     def seed_everything(seed: int) -> None:
         random.seed(seed)
@@ -150,15 +192,26 @@ class Trainer:
     def build_data(self) -> None:
         c = self.cfg
         d = c["data"]["train"]
-        hr = hr_array(d, self.model.hr_size, self.progress)
+        if self.dist.enabled and not self.dist.is_main:
+            barrier(self.dist)  # let rank 0 build the caches first
+        hr = hr_array(d, self.model.hr_size, self.progress and self.dist.is_main)
         deg = make_degradation(self.preset.degradation, lr_size=self.model.lr_size)
         self.degradation = deg
         self.train_set = PairDataset(hr, deg, hflip=d["hflip"], scale_range=d["scale_range"], rot90=d["rot90"])
-        self.sampler = EpochSampler(self.train_set, int(c["train"]["batch_size"]), seed=int(c["seed"]))
+        gb, w = int(c["train"]["batch_size"]), self.dist.world_size
+        accum = int(c["train"]["accum_steps"])
+        if gb % (w * accum):
+            raise ConfigError(f"train.batch_size ({gb}, the global batch) must be divisible by "
+                              f"processes x accum_steps ({w} x {accum})")
+        self.sampler = EpochSampler(self.train_set, gb // w, seed=int(c["seed"]), rank=self.dist.rank,
+                                    world_size=w)
         v = c["data"]["val"]
         self.val_set = None
         if v.get("root") or v.get("cache"):
-            self.val_set = PairDataset(hr_array(v, self.model.hr_size, self.progress), deg, hflip=False)
+            self.val_set = PairDataset(hr_array(v, self.model.hr_size, self.progress and self.dist.is_main), deg,
+                                       hflip=False)
+        if self.dist.enabled and self.dist.is_main:
+            barrier(self.dist)
 
     def build_optim(self) -> None:
         t = self.cfg["train"]
@@ -182,21 +235,59 @@ class Trainer:
             g["lr"] = lr
         return lr
 
-    def training_step(self, batch: dict) -> dict[str, float]:
-        lr_img, hr = batch["lr"].to(self.device), batch["hr"].to(self.device)
-        sr = self.model(lr_img)
-        parts = {k: PIXEL_LOSSES[k](sr, hr) * w for k, w in self.losses.items()}
-        loss = sum(parts.values())
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+    def micro_batches(self, batch: dict):
+        """Split a per-process batch into ``accum_steps`` micro-batches (device, memory format applied)."""
+        k = int(self.cfg["train"]["accum_steps"])
+        lr, hr = batch["lr"], batch["hr"]
+        n = lr.shape[0] // k
+        for i in range(k):
+            yield {"lr": lr[i * n:(i + 1) * n].to(self.device, memory_format=self.memory_format),
+                   "hr": hr[i * n:(i + 1) * n].to(self.device, memory_format=self.memory_format)}
+
+    def compute_losses(self, mb: dict) -> dict[str, torch.Tensor]:
+        """Weighted losses of one micro-batch (recipes override this or :meth:`training_step`)."""
+        sr = self.net(mb["lr"])
+        return {k: PIXEL_LOSSES[k](sr.float(), mb["hr"]) * w for k, w in self.losses.items()}
+
+    def backward_and_step(self, loss_fn, optimizer, params, micro) -> dict[str, float]:
+        """Accumulate gradients over micro-batches (DDP syncs on the last one), clip, step."""
+        import contextlib
+
+        k = len(micro)
+        logs: dict[str, float] = {}
+        optimizer.zero_grad(set_to_none=True)
+        for i, mb in enumerate(micro):
+            sync = i == k - 1 or not self.dist.enabled or not hasattr(self.net, "no_sync")
+            ctx = contextlib.nullcontext() if sync else self.net.no_sync()
+            with ctx:
+                with self.autocast():
+                    parts = loss_fn(mb)
+                loss = sum(parts.values()) / k
+                if self.scaler is not None:
+                    self.scaler.scale(loss).backward()
+                else:
+                    loss.backward()
+            for n, v in parts.items():
+                logs[n] = logs.get(n, 0.0) + float(v.detach()) / k
+            logs["loss"] = logs.get("loss", 0.0) + float(loss.detach())
         clip = float(self.cfg["train"]["grad_clip"])
-        if clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-        self.optimizer.step()
+        if self.scaler is not None:
+            if clip > 0:
+                self.scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            if clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            optimizer.step()
+        return logs
+
+    def training_step(self, batch: dict) -> dict[str, float]:
+        micro = list(self.micro_batches(batch))
+        out = self.backward_and_step(self.compute_losses, self.optimizer, list(self.model.parameters()), micro)
         if self.ema is not None:
             self.ema.update(self.model, self.step)
-        out = {k: float(v.detach()) for k, v in parts.items()}
-        out["loss"] = float(loss.detach())
         return out
 
     def eval_model(self):
@@ -206,7 +297,7 @@ class Trainer:
     def validate(self, max_images: int | None = None) -> dict:
         from ..metrics import MetricAccumulator
 
-        if self.val_set is None:
+        if self.val_set is None or not self.dist.is_main:
             return {}
         model = self.eval_model()
         was = model.training
@@ -239,12 +330,16 @@ class Trainer:
             "degradation": self.preset.degradation, "ema": float(self.cfg["train"]["ema"]),
             "git_commit": git_commit(), "hardware": hardware(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S"), "train_seconds": round(self.train_seconds, 1),
+            "world_size": self.dist.world_size,
+            **{k: self.cfg["train"][k] for k in ("precision", "accum_steps", "channels_last", "compile", "sync_bn")},
         }
         meta["metrics"] = metrics or {}
         return meta
 
     def save_checkpoint(self, metrics: dict | None = None) -> None:
-        """Write ``checkpoints/last`` atomically (a temp folder renamed over the old one)."""
+        """Write ``checkpoints/last`` atomically (a temp folder renamed over the old one); rank 0 only."""
+        if not self.dist.is_main:
+            return
         tmp = self.ckpt_dir / f".last.tmp{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -258,6 +353,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(), "best": self.best, "train_seconds": self.train_seconds,
             "python_rng": repr(random.getstate()), "history": json.dumps(self.history),
             "extra": self.extra_state(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
         }
         torch.save(state, tmp / "state.pt")
         (tmp / "config.yaml").write_text(dump_config(self.cfg))
@@ -289,12 +385,16 @@ class Trainer:
         self.train_seconds = float(st["train_seconds"])
         self.history = json.loads(st["history"])
         self.load_extra_state(st["extra"])
+        if self.scaler is not None and st.get("scaler"):
+            self.scaler.load_state_dict(st["scaler"])
 
     train_seconds = 0.0
 
     # ------------------------------------------------------------------ loop
     def _log(self, rec: dict) -> None:
         self.history.append(rec)
+        if not self.dist.is_main:
+            return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.run_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(rec) + "\n")
@@ -320,13 +420,14 @@ class Trainer:
         """Train until ``train.steps`` (or ``steps`` more, if given); returns the last validation."""
         total = int(self.cfg["train"]["steps"])
         end = total if steps is None else min(total, self.step + steps)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(dump_config(self.cfg))
-        self.tb = self._open_tensorboard()
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(dump_config(self.cfg))
+            self.tb = self._open_tensorboard()
         log = self.cfg["log"]
         self.model.train()
         bar = None
-        if self.progress:
+        if self.progress and self.dist.is_main:
             from tqdm import tqdm
 
             bar = tqdm(total=total, initial=self.step, desc=self.cfg["name"], unit="step", dynamic_ncols=True)
@@ -339,6 +440,8 @@ class Trainer:
                 lr = self.set_lr()
                 batch = self.sampler.next_batch()
                 out = self.training_step(batch)
+                if self.dist.enabled:
+                    out = mean_across(out, self.dist)
                 self.step += 1
                 for k, v in out.items():
                     running[k] = running.get(k, 0.0) + v
@@ -362,7 +465,7 @@ class Trainer:
                         self._log({"step": self.step, **{f"val_{k}": v for k, v in last_val.items()}})
                         if bar is not None:
                             bar.write(f"step {self.step}: val PSNR {last_val['psnr']:.3f} SSIM {last_val['ssim']:.4f}")
-                        if last_val["psnr"] > self.best["psnr"]:
+                        if last_val["psnr"] > self.best["psnr"] and self.dist.is_main:
                             self.best = {"psnr": last_val["psnr"], "ssim": last_val["ssim"], "step": self.step}
                             save_model(self.eval_model(), self.run_dir / "best.safetensors",
                                        self.model_meta({"val": last_val}))
@@ -375,7 +478,7 @@ class Trainer:
                 bar.close()
             if self.tb is not None:
                 self.tb.close()
-        if self.step >= total:
+        if self.step >= total and self.dist.is_main:
             save_model(self.eval_model(), self.run_dir / "final.safetensors", self.model_meta({"val": last_val}))
         return last_val
 
