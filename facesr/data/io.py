@@ -48,7 +48,6 @@ import stat
 import struct
 import sys
 import threading
-import uuid
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Union
@@ -407,31 +406,12 @@ def write_image(path: PathLike, img: Any) -> Path:
     except OSError as e:
         raise ImageWriteError(f"cannot write image '{p}': cannot create folder ({_one_line(e)})") from None
 
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    tmp: Path | None = None
+    from ..fsutil import atomic_write
+
     try:
-        for _ in range(100):
-            candidate = p.with_name(f".{p.name}.{uuid.uuid4().hex[:12]}.tmp")
-            try:
-                fd = os.open(candidate, flags, 0o666)  # umask applies, like a normal file
-            except FileExistsError:
-                continue
-            tmp = candidate
-            break
-        else:  # pragma: no cover
-            raise FileExistsError("could not create a temporary file")
-        with os.fdopen(fd, "wb") as f:
-            pil.save(f, format=fmt, **options)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-        tmp = None
+        atomic_write(p, lambda f: pil.save(f, format=fmt, **options))
     except OSError as e:
         raise ImageWriteError(f"cannot write image '{p}': {_one_line(e)}") from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
     return p
 
 

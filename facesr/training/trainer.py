@@ -27,7 +27,7 @@ from ..checkpoint import git_commit, hardware, save_model
 from ..data.datasets import CropPolicy, EpochSampler, PairDataset, build_cache, identity_split, open_cache
 from ..data.degrade import make_degradation
 from ..data.io import list_images
-from ..errors import ConfigError, FacesrError, require
+from ..errors import ConfigError, require
 from ..losses import PIXEL_LOSSES
 from .config import dump_config
 from .distributed import DistInfo, barrier, init_distributed, mean_across
