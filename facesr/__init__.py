@@ -9,7 +9,7 @@ Nothing heavy is imported here: ``import facesr`` is cheap, torch loads on first
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["build", "load", "list_models", "super_resolve", "__version__"]
+__all__ = ["build", "load", "list_models", "super_resolve", "enhance", "__version__"]
 
 
 def build(name: str, **overrides):
@@ -38,3 +38,13 @@ def super_resolve(images, model="default", device: str = "cpu", batch_size: int 
     from .inference.sr import super_resolve as _sr
 
     return _sr(images, model=model, device=device, batch_size=batch_size)
+
+
+def enhance(image, model="default", **kwargs):
+    """Super-resolve every face in a photo and paste it back; see :func:`facesr.inference.enhance.enhance`.
+
+    >>> result = facesr.enhance(photo_uint8, upscale=2)   # result.final, result.restored_faces, result.boxes
+    """
+    from .inference.enhance import enhance as _enhance
+
+    return _enhance(image, model=model, **kwargs)

@@ -2,6 +2,7 @@
 
     facesr models                                  list registry models
     facesr sr -i IN -o OUT [-m MODEL]              super-resolve face crops (file or folder)
+    facesr enhance -i PHOTO -o OUT [-s 2]          detect, align, super-resolve and paste back every face
     facesr demo [-o DIR]                           super-resolve the bundled sample face
     facesr train -c CONFIG [--resume] [key=value ...]
     facesr data -c CONFIG                          build a config's decoded data caches
@@ -257,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-record-command", dest="record_command", action="store_false")
     p.set_defaults(fn=cmd_benchmark)
+
+    from .inference.enhance_cli import add_enhance_parser
+
+    add_enhance_parser(sub)
     return ap
 
 

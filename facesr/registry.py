@@ -38,8 +38,9 @@ class Preset:
     hr_size: int = 128
     # how training/test LR faces are made from HR (see facesr.data.degrade.make_degradation)
     degradation: dict = field(default_factory=lambda: {"kind": "bicubic"})
-    # which face geometry the model expects (facesr.inference uses it to crop faces from photos)
-    crop: dict = field(default_factory=lambda: {"kind": "square", "face_fraction": 0.75})
+    # the face geometry the model was trained on: a key of facesr.inference.align.CROP_SPECS or a spec
+    # dict; `facesr enhance` crops faces from photos this way ("fsrnet": the FSRNet/CelebA test crops)
+    crop: str | dict = "fsrnet"
     weights: str | None = None  # file name under facesr/assets
     config: str | None = None  # training recipe under facesr/configs
 

@@ -73,17 +73,22 @@ __all__ = [
     "calibrate_aligned5",
 ]
 
-# Calibrated with calibrate_landmark_square / calibrate_aligned5 (see the module docstring and the
-# report in benchmarks/results/enhance.md): medians over the dlib landmarks of
-#   lfw:    LFW deep-funneled, centre 136/250 px -> 128 (training geometry of sparnet-tiny)
-#   fsrnet: FSRNet 128x128 test crops (Helen 50 + CelebA 400)
+# Calibrated with calibrate_landmark_square / calibrate_aligned5: medians over dlib's 68 landmarks of the
+# faces found (HOG; LFW: 250 px image, upsample 1, face nearest the centre, landmarks mapped into the
+# 136 -> 128 crop; FSRNet: 128 px crop edge-padded by 32 px and bicubic-upsampled x2).
 CROP_SPECS: dict[str, dict] = {
-    "lfw": {"kind": "landmark_square", "scale": 4.02, "shift_x": 0.0, "shift_y": 0.26,
-            "eye_mouth_ratio": 1.08, "rotate": True},
-    "fsrnet": {"kind": "landmark_square", "scale": 3.2, "shift_x": 0.0, "shift_y": 0.31,
-               "eye_mouth_ratio": 1.08, "rotate": True},
-    "fsrnet_aligned5": {"kind": "aligned5", "template": [[0.34, 0.41], [0.66, 0.41], [0.5, 0.56],
-                                                          [0.37, 0.68], [0.63, 0.68]]},
+    # LFW deep-funneled, centre 136 of 250 px -> 128 (596 faces): sparnet-tiny / default
+    "lfw": {"kind": "landmark_square", "scale": 2.919, "shift_x": -0.008, "shift_y": 0.241,
+            "eye_mouth_ratio": 1.104, "rotate": True},
+    # FSRNet CelebA 128x128 crops (380 faces of celeba_test1000_fsrnet): the paper presets (CelebA-trained)
+    "fsrnet": {"kind": "landmark_square", "scale": 3.537, "shift_x": -0.020, "shift_y": 0.444,
+               "eye_mouth_ratio": 0.976, "rotate": True},
+    # FSRNet Helen 128x128 crops (49 faces of helen_test50_fsrnet): tighter, face lower in the crop
+    "fsrnet_helen": {"kind": "landmark_square", "scale": 2.752, "shift_x": 0.011, "shift_y": 0.613,
+                     "eye_mouth_ratio": 0.997, "rotate": True},
+    # five-point template of the FSRNet CelebA crops, for aligned (PFSR-style) inputs
+    "fsrnet_aligned5": {"kind": "aligned5", "template": [[0.361, 0.374], [0.6478, 0.3698], [0.5059, 0.5293],
+                                                          [0.373, 0.6543], [0.6465, 0.6504]]},
 }
 
 _KINDS = ("landmark_square", "aligned5", "square")
@@ -274,7 +279,7 @@ def warp_affine(src: np.ndarray, M: np.ndarray, out_hw: tuple[int, int] | int, b
     reg = _region(src, x0, y0, x1, y1, border, fill)
     # output index -> region continuous coords (PIL's convention: pixel centres at +0.5)
     T = Minv.copy()
-    T[:, 2] += T[:, :2] @ np.array([0.5, 0.5]) - np.array([x0, y0]) + 0.5
+    T[:, 2] += -T[:, :2] @ np.array([0.5, 0.5]) - np.array([x0, y0]) + 0.5
     ims = _to_pil(reg)
     rh, rw = reg.shape[:2]
     if shrink > 1.25:

@@ -1,45 +1,75 @@
 """A faster, numerically equivalent inference copy of a facesr model.
 
 :func:`optimize_for_inference` returns a NEW module (the model handed in is not touched) that computes
-the same function as ``model.eval()`` to float rounding (max abs difference well under 1e-4 on [0, 1]
-outputs). What it does to SPARNet / SPARNetHD, and why each step is exact:
+the same function as ``model.eval()`` up to float rounding (tested: max abs difference < 1e-4 on the
+[0, 1] outputs; in float64 the two agree to ~1e-10, so every rewrite below is exact algebra).
+What it does to SPARNet / SPARNetHD:
 
-* **Conv -> BatchNorm folding.** Every ``ConvLayer`` is reflection pad -> conv -> norm -> act. In eval
-  mode BN is ``y = x * s + t`` per channel (``s = gamma / sqrt(var + eps)``, ``t = beta - mean * s``), so
-  ``conv(x; W) -> BN`` is ``conv(x; W * s) + t`` (folded in float64, stored as float32).
-* **Pre-activation BN** (FAU: BN -> act -> conv) cannot go through the nonlinearity into the conv; it
-  becomes a per-channel affine ``addcmul(t, x, s)`` (which is all eval BN is) followed by an in-place
-  activation.
-* **Nearest x2 upsampling + reflection pad + 3x3 conv -> sub-pixel 2x2 convs.** Each output pixel of
-  the 2x-upsampled image sees only 2x2 distinct input pixels, so the 3x3 conv on the upsampled image is,
-  per output phase (a, b) in {0,1}^2, a 2x2 conv on the low-resolution image whose taps are sums of the
-  3x3 taps. Reflection padding after nearest upsampling equals replicate padding before it, so the four
-  phases are one ``conv2d(replicate_pad(x), W4)`` with ``4 * cout`` 2x2 filters at low resolution
-  (16/36 of the multiply-adds, and no upsampled or padded full-size tensor), interleaved afterwards.
-  In the hourglass the interleave is fused with the ``skip + up`` addition (added in place).
-* **Shared padding.** Reflection pad commutes with per-pixel ops, so a FAU pads its input once for the
-  shortcut conv and (after the pre-activation affine + act) for ``conv1``, and each hourglass level
+* **Conv -> BatchNorm folding.** Every ``ConvLayer`` is reflection pad -> conv -> norm -> act. Eval BN
+  is ``y = x * s + t`` per channel (``s = gamma / sqrt(var + eps)``, ``t = beta - mean * s``), so
+  ``BN(conv(x; W))`` is ``conv(x; W * s) + t`` (folded in float64, stored in the model's dtype).
+* **Pre-activation BN** (FAU: BN -> act -> conv) cannot cross the nonlinearity into the conv; it
+  becomes the per-channel affine ``addcmul(t, x, s)`` (which is all eval BN is), the act in place.
+* **Nearest x2 upsampling + reflection pad + 3x3 conv -> one 2x2 "sub-pixel" conv.** A pixel of the
+  2x nearest-upsampled image sees only 2x2 distinct input pixels, so the 3x3 conv on the upsampled
+  image is, for each output phase (a, b) in {0,1}^2, a 2x2 conv on the low-resolution image whose taps
+  are sums of the 3x3 taps. Reflection padding after nearest upsampling equals replicate padding
+  before it, so the four phases are one ``conv2d(replicate_pad(x), W4)`` with ``4 * cout`` 2x2 filters
+  at low resolution (16/36 of the multiply-adds; no upsampled or padded full-size tensor), then
+  interleaved. In the hourglass the interleave is fused with ``skip + up`` (added into ``skip``).
+* **Shared padding.** Reflection padding commutes with per-pixel ops, so a FAU pads its input once for
+  its shortcut conv and (through the pre-activation affine + act) for ``conv1``; each hourglass level
   pads once for its ``skip`` and ``down`` convs.
-* **Spectral norm** (SPARNetHD) is materialised: in eval mode its weight is ``W / sigma(u, v)`` with the
+* **oneDNN convolutions with pre-packed weights and fused activations** (CPU, float32): the weights
+  are reordered once into oneDNN's blocked layout (eager ``conv2d`` reorders them on every call) and
+  LeakyReLU / ReLU / the attention sigmoid run as the conv's post-op.
+* **channels_last** (NHWC) activations: oneDNN's native layout, no per-call activation reorders.
+* **Spectral norm** (SPARNetHD) is materialised: in eval its weight is ``W / sigma(u, v)`` with the
   stored ``u, v``, computed once. InstanceNorm depends on the input and is kept.
-* Identity shortcuts / identity norms / identity activations disappear; the final
-  ``shortcut + h * attention`` is one ``addcmul``.
-* Optional: ``channels_last`` memory format (oneDNN's native layout for direct convolutions) and
-  TorchScript ``torch.jit.freeze`` + ``torch.jit.optimize_for_inference`` (see the function's doc for
-  what was measured on a 2-core AVX2 CPU and which defaults that gave).
+* Identity shortcuts / norms / activations disappear; ``shortcut + h * attention`` is one ``addcmul``;
+  the PIL-bicubic input upsampling keeps its two matmuls with the weight matrices as buffers.
 
-Run the returned module under ``torch.inference_mode()`` (or ``no_grad``); :func:`optimize_for_inference`
-already returns it in eval mode with ``requires_grad=False`` parameters.
+The optional ``jit=True`` path additionally traces the result and runs ``torch.jit.freeze`` +
+``torch.jit.optimize_for_inference``; see :func:`optimize_for_inference` for what was measured.
+
+Use the returned module under ``torch.inference_mode()`` (its parameters have ``requires_grad=False``).
 """
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["optimize_for_inference", "OptimizedConv", "OptimizedFAU", "OptimizedHourglass", "OptimizedBody"]
+from ..models.common import SRModel
+
+__all__ = ["optimize_for_inference", "OptimizedSR", "OptimizedBody", "OptimizedFAU", "OptimizedHourglass",
+           "OptimizedConv", "mkldnn_available"]
+
+
+def mkldnn_available() -> bool:
+    """Whether oneDNN's fused, pre-packed convolution op can be used in this torch build."""
+    try:
+        return bool(torch.backends.mkldnn.is_available()
+                    and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+                    and hasattr(torch._C._nn, "mkldnn_reorder_conv2d_weight"))
+    except Exception:  # pragma: no cover - exotic builds
+        return False
+
+
+def _functional() -> bool:
+    """True while tracing (TorchScript / ONNX export): use out-of-place, export-friendly ops only."""
+    return torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
+
+
+@dataclass(frozen=True)
+class _Opts:
+    fold_bn: bool = True
+    subpixel: bool = True
+    mkldnn: bool = False
+    channels_last: bool = False
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -49,100 +79,113 @@ def _conv_weight(conv: nn.Conv2d) -> torch.Tensor:
         for hook in conv._forward_pre_hooks.values():
             if type(hook).__name__ == "SpectralNorm":  # torch.nn.utils.spectral_norm (old-style hook)
                 return hook.compute_weight(conv, do_power_iteration=False).detach().clone()
-        return conv.weight.detach().clone()  # plain or torch.nn.utils.parametrizations (eval: no update)
+        return conv.weight.detach().clone()  # plain, or parametrizations.* (no power iteration in eval)
 
 
 def _bn_affine(bn: nn.Module):
-    """(scale, shift) float64 of an eval-mode BatchNorm2d, or None when it cannot be folded."""
+    """(scale, shift) in float64 of an eval-mode BatchNorm2d, or None when it cannot be folded."""
     if not isinstance(bn, nn.BatchNorm2d) or bn.running_mean is None or bn.running_var is None:
         return None
-    var = bn.running_var.detach().double()
-    mean = bn.running_mean.detach().double()
-    scale = torch.rsqrt(var + bn.eps)
+    scale = torch.rsqrt(bn.running_var.detach().double() + bn.eps)
     if bn.weight is not None:
         scale = scale * bn.weight.detach().double()
-    shift = -mean * scale
+    shift = -bn.running_mean.detach().double() * scale
     if bn.bias is not None:
         shift = shift + bn.bias.detach().double()
     return scale, shift
 
 
 class _Act(nn.Module):
-    """An activation applied in place where the op allows (the tensors it sees are fresh)."""
+    """An activation applied in place (the tensors it is given are fresh), or fused into the conv."""
 
     def __init__(self, act: nn.Module):
         super().__init__()
-        self.kind = "none"
-        self.slope = 0.0
-        self.prelu: nn.Module | None = None
+        self.kind, self.slope, self.module = "module", 0.0, None
         if isinstance(act, nn.LeakyReLU):
             self.kind, self.slope = "leaky", float(act.negative_slope)
         elif isinstance(act, nn.ReLU):
             self.kind = "relu"
-        elif isinstance(act, nn.PReLU):
-            self.kind = "prelu"
-            self.prelu = copy.deepcopy(act)
         elif isinstance(act, nn.Identity):
             self.kind = "none"
-        else:
-            self.kind = "module"
-            self.prelu = copy.deepcopy(act)
+        else:  # PReLU or anything else: run the module (copied) as it is
+            self.module = copy.deepcopy(act)
 
-    @property
-    def is_identity(self) -> bool:
-        return self.kind == "none"
+    def mkldnn_attr(self):
+        """(attr, scalars) of oneDNN's post-op for this activation, or None."""
+        if self.kind == "leaky":
+            return "leaky_relu", [self.slope]
+        if self.kind == "relu":
+            return "relu", []
+        if self.kind == "none":
+            return "none", []
+        return None
 
     def forward(self, x):
+        if self.kind == "none":
+            return x
+        if _functional():
+            return F.leaky_relu(x, self.slope) if self.kind == "leaky" else \
+                torch.relu(x) if self.kind == "relu" else self.module(x)
         if self.kind == "leaky":
             return F.leaky_relu_(x, self.slope)
         if self.kind == "relu":
             return torch.relu_(x)
-        if self.kind == "none":
-            return x
-        return self.prelu(x)
+        return self.module(x)
 
     def tiled(self, reps: int) -> "_Act":
         """The same activation for ``reps`` stacked copies of the channels (PReLU slopes repeated)."""
         out = copy.deepcopy(self)
-        if self.kind == "prelu" and self.prelu.weight.numel() > 1:
-            w = self.prelu.weight.detach().repeat(reps)
-            out.prelu = nn.PReLU(w.numel())
-            out.prelu.weight.data.copy_(w)
+        if isinstance(self.module, nn.PReLU) and self.module.weight.numel() > 1:
+            w = self.module.weight.detach().repeat(reps)
+            out.module = nn.PReLU(w.numel()).to(w.device, w.dtype)
+            with torch.no_grad():
+                out.module.weight.copy_(w)
         return out
 
 
-# phase a of a nearest-x2 upsampled axis: which of the 3 taps land on low-res offsets (0, 1) of the
-# replicate-padded input (row ``a + i`` of the 2x2-conv output is phase a, row i of the result)
-_PHASE = (torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], dtype=torch.float64),
-          torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64))
+# Phase a of a nearest-x2 upsampled axis, as a map from the 3 taps of the 3x3 kernel to the offsets
+# (0, 1) of a 2x2 kernel on the replicate-padded low-res input; phase a of the result is rows a..a+H-1
+# of the 2x2 conv's (H+1)-row output.
+_PHASE = ([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
 
 
 def _subpixel_weight(w: torch.Tensor) -> torch.Tensor:
     """(cout, cin, 3, 3) -> (4 * cout, cin, 2, 2): phase-major (a, b) 2x2 kernels, float64."""
     w = w.double()
-    out = [torch.einsum("ik,ockl,jl->ocij", _PHASE[a], w, _PHASE[b]) for a in (0, 1) for b in (0, 1)]
-    return torch.cat(out, 0)
+    ph = [torch.tensor(p, dtype=torch.float64, device=w.device) for p in _PHASE]
+    return torch.cat([torch.einsum("ik,ockl,jl->ocij", ph[a], w, ph[b]) for a in (0, 1) for b in (0, 1)], 0)
+
+
+def _interleave_functional(y: torch.Tensor, c: int) -> torch.Tensor:
+    """Export-friendly interleave: Slice x4 -> Concat -> Reshape -> Transpose -> Reshape."""
+    h, w = y.shape[-2] - 1, y.shape[-1] - 1
+    ph = [y[:, p * c:(p + 1) * c, a:a + h, b:b + w] for p, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1)))]
+    z = torch.stack(ph, 1).reshape(-1, 2, 2, c, h, w)  # n, a, b, c, h, w
+    return z.permute(0, 3, 4, 1, 5, 2).reshape(-1, c, 2 * h, 2 * w)
 
 
 # ----------------------------------------------------------------------------------------- layers
 class OptimizedConv(nn.Module):
-    """An eval-only ``ConvLayer``: [up] -> reflection pad -> conv -> norm -> act with the norm folded.
+    """An eval-only ``ConvLayer``: [up] -> reflection pad -> conv -> norm -> act, norm folded.
 
-    ``forward(x)`` pads itself; ``forward_padded(xp)`` takes an input padded by the caller (the pad a
-    FAU or hourglass level shares between two convs). ``up`` layers use the sub-pixel formulation
-    (``pad_mode == 'replicate'``) unless ``subpixel=False``.
+    ``forward(x)`` pads itself; ``forward_padded(xp)`` takes an input the caller padded (a pad shared
+    between two convs). ``up`` layers use the sub-pixel formulation (``pad_mode == 'replicate'``).
+    ``post_sigmoid`` (set by the hourglass for its output conv) appends a sigmoid.
     """
 
-    def __init__(self, layer: nn.Module, fold_bn: bool = True, subpixel: bool = True):
+    def __init__(self, layer: nn.Module, opts: _Opts = _Opts()):
         super().__init__()
         conv: nn.Conv2d = layer.conv
+        like = getattr(conv, "weight_orig", None)
+        like = conv.weight if like is None else like
         k = conv.kernel_size[0]
         self.up = bool(layer.up)
         self.pad = tuple(layer.pad.padding) if isinstance(layer.pad, nn.ReflectionPad2d) else (0, 0, 0, 0)
         self.stride = conv.stride[0]
         w = _conv_weight(conv).double()
-        b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
-        aff = _bn_affine(layer.norm) if fold_bn else None
+        b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64,
+                                                                                   device=w.device)
+        aff = _bn_affine(layer.norm) if opts.fold_bn else None
         if aff is not None:
             s, t = aff
             w = w * s.view(-1, 1, 1, 1)
@@ -151,17 +194,25 @@ class OptimizedConv(nn.Module):
         else:
             self.norm = None if isinstance(layer.norm, nn.Identity) else copy.deepcopy(layer.norm)
         self.cout = w.shape[0]
-        self.subpixel = bool(self.up and subpixel and k == 3 and self.stride == 1 and self.pad == (1, 1, 1, 1))
+        self.subpixel = bool(self.up and opts.subpixel and k == 3 and self.stride == 1
+                             and self.pad == (1, 1, 1, 1) and conv.dilation == (1, 1) and conv.groups == 1)
         if self.subpixel:
-            w = _subpixel_weight(w)
-            b = b.repeat(4)
-        like = conv.weight if not hasattr(conv, "weight_orig") else conv.weight_orig
-        self.weight = nn.Parameter(w.to(like.dtype).to(like.device), requires_grad=False)
-        self.bias = nn.Parameter(b.to(like.dtype).to(like.device), requires_grad=False)
+            w, b = _subpixel_weight(w), b.repeat(4)
+        fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
+        self.weight = nn.Parameter(w.to(like.dtype).contiguous(memory_format=fmt), requires_grad=False)
+        self.bias = nn.Parameter(b.to(like.dtype), requires_grad=False)
         act = _Act(layer.act)
-        # with the norm folded the activation can run on the 4-phase conv output directly
-        self.act = act.tiled(4) if (self.subpixel and self.norm is None) else act
+        # with the norm folded the activation runs on the 4-phase conv output (fused into the conv)
         self.act_on_phases = self.subpixel and self.norm is None
+        self.act = act.tiled(4) if self.act_on_phases else act
+        self.post_sigmoid = False
+        self.use_mkldnn = bool(opts.mkldnn) and conv.groups == 1 and conv.dilation == (1, 1)
+        self._packed = None  # (key, oneDNN-packed weight): made on first use, never pickled/copied
+
+    def __getstate__(self):
+        d = self.__dict__.copy()
+        d["_packed"] = None
+        return d
 
     @property
     def pad_mode(self) -> str:
@@ -171,22 +222,55 @@ class OptimizedConv(nn.Module):
         if self.subpixel:
             return F.pad(x, (1, 1, 1, 1), mode="replicate")
         if self.up:
-            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         if any(self.pad):
             x = F.pad(x, self.pad, mode="reflect")
         return x
 
-    def forward(self, x):
-        return self.forward_padded(self.pad_input(x))
+    # ---- the convolution itself (+ activation / sigmoid, fused where possible)
+    def _fused_attr(self, with_act: bool):
+        if self.post_sigmoid:
+            if with_act and self.act.kind != "none":
+                return None
+            return "sigmoid", []
+        return self.act.mkldnn_attr() if with_act else ("none", [])
 
-    def _phases(self, xp):
-        y = F.conv2d(xp, self.weight, self.bias)
-        return self.act(y) if self.act_on_phases else y
+    def _packed_weight(self, xp):
+        key = (self.weight.data_ptr(), self.weight.dtype, self.weight.device)
+        if self._packed is None or self._packed[0] != key:
+            packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                self.weight.detach().contiguous().to_mkldnn(), [0, 0], [self.stride, self.stride], [1, 1], 1,
+                list(xp.shape))
+            self._packed = (key, packed)
+        return self._packed[1]
+
+    def _conv(self, xp, with_act: bool):
+        """conv(xp) + bias, then (if ``with_act``) the activation, then the optional sigmoid."""
+        stride = 1 if self.subpixel else self.stride
+        if self.use_mkldnn and not _functional() and xp.device.type == "cpu" and xp.dtype == torch.float32:
+            attr = self._fused_attr(with_act)
+            fused = attr is not None
+            attr = attr or ("none", [])
+            y = torch.ops.mkldnn._convolution_pointwise(
+                xp, self._packed_weight(xp), self.bias, [0, 0], [stride, stride], [1, 1], 1, attr[0], attr[1], None)
+            if fused:
+                return y
+        else:
+            y = F.conv2d(xp, self.weight, self.bias, stride)
+        if with_act:
+            y = self.act(y)
+        if self.post_sigmoid:
+            y = torch.sigmoid(y) if _functional() else torch.sigmoid_(y)
+        return y
 
     def _interleave(self, y, out=None):
-        """Write (or, with ``out``, add) the 4 phases of ``y`` into the 2x image."""
+        """The 4 phases of ``y`` written into (or, with ``out``, added onto) the 2x image."""
+        c = self.cout
+        if _functional():
+            z = _interleave_functional(y, c)
+            return z if out is None else out + z
         n, _, hp, wp = y.shape
-        h, w, c = hp - 1, wp - 1, self.cout
+        h, w = hp - 1, wp - 1
         add = out is not None
         if out is None:
             fmt = torch.channels_last if y.is_contiguous(memory_format=torch.channels_last) and c > 1 \
@@ -194,78 +278,76 @@ class OptimizedConv(nn.Module):
             out = torch.empty((n, c, 2 * h, 2 * w), dtype=y.dtype, device=y.device, memory_format=fmt)
         for a in (0, 1):
             for b in (0, 1):
-                ph = 2 * a + b
-                src = y[:, ph * c:(ph + 1) * c, a:a + h, b:b + w]
+                p = 2 * a + b
+                src = y[:, p * c:(p + 1) * c, a:a + h, b:b + w]
                 dst = out[:, :, a::2, b::2]
-                if add:
-                    dst.add_(src)
-                else:
-                    dst.copy_(src)
+                dst.add_(src) if add else dst.copy_(src)
         return out
 
     def forward_padded(self, xp):
         if self.subpixel:
-            out = self._interleave(self._phases(xp))
+            out = self._interleave(self._conv(xp, with_act=self.act_on_phases))
+            if self.act_on_phases:
+                return out
             if self.norm is not None:
                 out = self.norm(out)
-            return out if self.act_on_phases else self.act(out)
-        y = F.conv2d(xp, self.weight, self.bias, self.stride)
-        if self.norm is not None:
-            y = self.norm(y)
-        return self.act(y)
+            return self.act(out)
+        if self.norm is None:
+            return self._conv(xp, with_act=True)
+        return self.act(self.norm(self._conv(xp, with_act=False)))
+
+    def forward(self, x):
+        return self.forward_padded(self.pad_input(x))
 
     def forward_add_(self, x, acc):
-        """``acc += self(x)`` in place (``acc`` is a fresh tensor the caller owns); returns ``acc``."""
-        if not self.act_on_phases:
-            return acc.add_(self.forward(x))
-        return self._interleave(self._phases(self.pad_input(x)), out=acc)
+        """``acc + self(x)``, computed in place into ``acc`` (a fresh tensor the caller owns)."""
+        if not self.act_on_phases or self.post_sigmoid:
+            y = self.forward(x)
+            return acc + y if _functional() else acc.add_(y)
+        return self._interleave(self._conv(self.pad_input(x), with_act=True), out=acc)
 
 
 class _PreAct(nn.Module):
-    """FAU pre-activation: eval BN as a per-channel affine, then the activation (in place)."""
+    """FAU pre-activation: eval BN as a per-channel affine, then the activation."""
 
-    def __init__(self, seq: nn.Sequential, fold_bn: bool = True):
+    def __init__(self, seq: nn.Sequential, opts: _Opts = _Opts()):
         super().__init__()
         norm, act = seq[0], seq[1]
-        aff = _bn_affine(norm) if fold_bn else None
+        aff = _bn_affine(norm) if opts.fold_bn else None
         if aff is not None:
-            s, t = aff
             like = norm.running_mean
-            self.register_buffer("scale", s.to(like.dtype).to(like.device).view(1, -1, 1, 1))
-            self.register_buffer("shift", t.to(like.dtype).to(like.device).view(1, -1, 1, 1))
+            self.register_buffer("scale", aff[0].to(like.dtype).view(1, -1, 1, 1))
+            self.register_buffer("shift", aff[1].to(like.dtype).view(1, -1, 1, 1))
             self.norm = None
         else:
             self.scale = self.shift = None
             self.norm = None if isinstance(norm, nn.Identity) else copy.deepcopy(norm)
         self.act = _Act(act)
 
+    @property
+    def pointwise(self) -> bool:
+        """Acts on each pixel on its own (so it commutes with padding)?"""
+        return self.norm is None
+
     def forward(self, x):
         if self.scale is not None:
-            x = torch.addcmul(self.shift, x, self.scale)
-            return self.act(x)
+            return self.act(torch.addcmul(self.shift, x, self.scale))
         if self.norm is not None:
             return self.act(self.norm(x))
-        # no norm: the activation must not overwrite the caller's x (the shortcut still needs it)
+        # no norm: an in-place activation would overwrite the caller's x (the shortcut needs it)
         return self.act(x.clone()) if self.act.kind in ("leaky", "relu") else self.act(x)
 
 
-def _pointwise(mod: nn.Module) -> bool:
-    """True when ``mod`` acts on each pixel independently (so it commutes with padding)."""
-    if isinstance(mod, _PreAct):
-        return mod.norm is None or isinstance(mod.norm, nn.BatchNorm2d)
-    return False
-
-
 class OptimizedHourglass(nn.Module):
-    def __init__(self, hg: nn.Module, fold_bn: bool = True, subpixel: bool = True):
+    def __init__(self, hg: nn.Module, opts: _Opts = _Opts()):
         super().__init__()
         self.depth = hg.depth
-        mk = lambda m: OptimizedConv(m, fold_bn, subpixel)  # noqa: E731
-        self.skip = nn.ModuleList([mk(m) for m in hg.skip])
-        self.down = nn.ModuleList([mk(m) for m in hg.down])
-        self.up = nn.ModuleList([mk(m) for m in hg.up])
-        self.bottom = mk(hg.bottom)
-        self.out = mk(hg.out)
+        self.skip = nn.ModuleList([OptimizedConv(m, opts) for m in hg.skip])
+        self.down = nn.ModuleList([OptimizedConv(m, opts) for m in hg.down])
+        self.up = nn.ModuleList([OptimizedConv(m, opts) for m in hg.up])
+        self.bottom = OptimizedConv(hg.bottom, opts)
+        self.out = OptimizedConv(hg.out, opts)
+        self.out.post_sigmoid = True
         self.keep_map = False
         self.last_map: torch.Tensor | None = None
 
@@ -273,8 +355,7 @@ class OptimizedHourglass(nn.Module):
         skip_c, down_c = self.skip[i], self.down[i]
         if skip_c.pad_mode == down_c.pad_mode and skip_c.pad == down_c.pad and not skip_c.up and not down_c.up:
             xp = skip_c.pad_input(x)
-            skip = skip_c.forward_padded(xp)
-            low = down_c.forward_padded(xp)
+            skip, low = skip_c.forward_padded(xp), down_c.forward_padded(xp)
         else:
             skip, low = skip_c(x), down_c(x)
         low = self._level(i + 1, low) if i + 1 < self.depth else self.bottom(low)
@@ -283,28 +364,27 @@ class OptimizedHourglass(nn.Module):
         up = self.up[i](low)
         if up.shape[-2:] != skip.shape[-2:]:
             up = F.interpolate(up, size=skip.shape[-2:], mode="nearest")
-        return skip.add_(up)
+        return skip + up
 
     def forward(self, x):
-        m = torch.sigmoid_(self.out(self._level(0, x)))
+        m = self.out(self._level(0, x))
         if self.keep_map:
             self.last_map = m.detach()
         return m
 
 
 class OptimizedFAU(nn.Module):
-    def __init__(self, fau: nn.Module, fold_bn: bool = True, subpixel: bool = True):
+    def __init__(self, fau: nn.Module, opts: _Opts = _Opts()):
         super().__init__()
-        self.shortcut = None if isinstance(fau.shortcut, nn.Identity) else OptimizedConv(fau.shortcut, fold_bn,
-                                                                                         subpixel)
-        self.preact = _PreAct(fau.preact, fold_bn)
-        self.conv1 = OptimizedConv(fau.conv1, fold_bn, subpixel)
-        self.conv2 = OptimizedConv(fau.conv2, fold_bn, subpixel)
-        self.attn = None if fau.attn is None else OptimizedHourglass(fau.attn, fold_bn, subpixel)
-        # pad x once for the shortcut and (through the pointwise pre-activation) for conv1
-        self.share_pad = (self.shortcut is not None and _pointwise(self.preact)
-                          and self.shortcut.pad_mode == self.conv1.pad_mode and self.shortcut.pad == self.conv1.pad
-                          and self.shortcut.up == self.conv1.up and not (self.conv1.up and not self.conv1.subpixel))
+        self.shortcut = None if isinstance(fau.shortcut, nn.Identity) else OptimizedConv(fau.shortcut, opts)
+        self.preact = _PreAct(fau.preact, opts)
+        self.conv1 = OptimizedConv(fau.conv1, opts)
+        self.conv2 = OptimizedConv(fau.conv2, opts)
+        self.attn = None if fau.attn is None else OptimizedHourglass(fau.attn, opts)
+        # pad x once for the shortcut and (through the per-pixel pre-activation) for conv1
+        sc, c1 = self.shortcut, self.conv1
+        self.share_pad = bool(sc is not None and self.preact.pointwise and sc.pad_mode == c1.pad_mode
+                              and sc.pad == c1.pad and sc.up == c1.up and (not c1.up or c1.subpixel))
 
     def forward(self, x):
         if self.share_pad:
@@ -323,32 +403,92 @@ class OptimizedFAU(nn.Module):
 class OptimizedBody(nn.Module):
     """Eval-only :class:`~facesr.models.sparnet.SPARNetBody` (same input/output convention)."""
 
-    def __init__(self, body: nn.Module, fold_bn: bool = True, subpixel: bool = True, channels_last: bool = False):
+    def __init__(self, body: nn.Module, opts: _Opts = _Opts()):
         super().__init__()
-        self.head = OptimizedConv(body.head, fold_bn, subpixel)
-        self.units = nn.Sequential(*[OptimizedFAU(u, fold_bn, subpixel) for u in body.units])
-        self.tail = OptimizedConv(body.tail, fold_bn, subpixel)
-        self.channels_last = channels_last
+        self.head = OptimizedConv(body.head, opts)
+        self.units = nn.Sequential(*[OptimizedFAU(u, opts) for u in body.units])
+        self.tail = OptimizedConv(body.tail, opts)
+        self.channels_last = opts.channels_last
 
     def forward(self, x):
-        if self.channels_last:
+        if self.channels_last and not _functional():
             x = x.contiguous(memory_format=torch.channels_last)
-        y = self.tail(self.units(self.head(x)))
-        return y.contiguous() if self.channels_last else y
+            return self.tail(self.units(self.head(x))).contiguous()
+        return self.tail(self.units(self.head(x)))
 
     def attention_units(self):
         return [u for u in self.units if u.attn is not None]
 
 
+class OptimizedSR(SRModel):
+    """Eval-only SPARNet / SPARNetHD: same input (LR in [0, 1]) and output (SR in [0, 1], clamped).
+
+    The PIL-bicubic input upsampling is the same two matmuls as :func:`facesr.data.resize.resize`, with
+    the weight matrices kept as buffers (so the module traces / exports as a plain graph).
+    """
+
+    def __init__(self, model: nn.Module, opts: _Opts = _Opts()):
+        super().__init__()
+        from ..data.resize import weight_matrix
+
+        self.lr_size, self.hr_size = int(model.lr_size), int(model.hr_size)
+        self.kind = type(model).__name__
+        self.global_skip = bool(getattr(model, "global_skip", False))
+        self.net = OptimizedBody(model.net, opts)
+        like = next(model.parameters())
+        self.register_buffer("up_h", torch.tensor(weight_matrix(self.lr_size, self.hr_size, "bicubic"),
+                                                  dtype=like.dtype, device=like.device), persistent=False)
+        self.register_buffer("up_wt", self.up_h.t().contiguous(), persistent=False)
+
+    def upsample_input(self, lr):
+        if self.lr_size == self.hr_size:
+            return lr
+        return torch.matmul(self.up_h, torch.matmul(lr, self.up_wt))
+
+    def forward(self, lr):
+        if self.kind == "SPARNetHD":
+            if lr.ndim != 4 or lr.shape[1] != 3:
+                raise ValueError(f"SPARNetHD expects N x 3 x H x W, got {tuple(lr.shape)}")
+            if lr.shape[-1] == self.hr_size:
+                x = lr
+            elif lr.shape[-1] == self.lr_size and lr.shape[-2] == self.lr_size:
+                x = self.upsample_input(lr)
+            else:
+                from ..data.resize import resize
+
+                x = resize(lr, self.hr_size, "bicubic")
+            return ((self.net(x * 2.0 - 1.0) + 1.0) * 0.5).clamp(0.0, 1.0)
+        if not _functional():
+            self.check_input(lr)
+        x = self.upsample_input(lr) * 2.0 - 1.0
+        y = self.net(x)
+        if self.global_skip:
+            y = y + x
+        return ((y + 1.0) * 0.5).clamp(0.0, 1.0)
+
+    def attention_maps(self, lr) -> list[torch.Tensor]:
+        units = self.net.attention_units()
+        for u in units:
+            u.attn.keep_map = True
+        try:
+            with torch.no_grad():
+                self.forward(lr)
+            return [u.attn.last_map for u in units]
+        finally:
+            for u in units:
+                u.attn.keep_map = False
+                u.attn.last_map = None
+
+
 # ----------------------------------------------------------------------------------------- generic
-def _replace_convlayers(module: nn.Module, fold_bn: bool, subpixel: bool) -> None:
+def _replace_convlayers(module: nn.Module, opts: _Opts) -> None:
     from ..models.common import ConvLayer
 
     for name, child in list(module.named_children()):
         if isinstance(child, ConvLayer):
-            setattr(module, name, OptimizedConv(child, fold_bn, subpixel))
+            setattr(module, name, OptimizedConv(child, opts))
         else:
-            _replace_convlayers(child, fold_bn, subpixel)
+            _replace_convlayers(child, opts)
 
 
 def _fold_sequential_conv_bn(module: nn.Module) -> None:
@@ -360,7 +500,7 @@ def _fold_sequential_conv_bn(module: nn.Module) -> None:
     keys = list(module._modules)
     for k0, k1 in zip(keys, keys[1:]):
         conv, bn = module._modules[k0], module._modules[k1]
-        if isinstance(conv, nn.Conv2d) and not conv._forward_pre_hooks and (aff := _bn_affine(bn)) is not None:
+        if type(conv) is nn.Conv2d and not conv._forward_pre_hooks and (aff := _bn_affine(bn)) is not None:
             s, t = aff
             w = _conv_weight(conv).double() * s.view(-1, 1, 1, 1)
             b = (conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(s)) * s + t
@@ -369,69 +509,76 @@ def _fold_sequential_conv_bn(module: nn.Module) -> None:
             with torch.no_grad():
                 new.weight.copy_(w)
                 new.bias.copy_(b)
-            new.to(conv.weight.device, conv.weight.dtype)
-            module._modules[k0] = new
+            module._modules[k0] = new.to(conv.weight.device, conv.weight.dtype)
             module._modules[k1] = nn.Identity()
 
 
 # ----------------------------------------------------------------------------------------- jit
-class _Traced(nn.Module):
-    """A frozen TorchScript graph wrapped so that the SRModel attributes (lr_size, ...) stay visible."""
+class _JitSR(nn.Module):
+    """A frozen TorchScript graph, wrapped so that ``lr_size`` etc. and the input check stay."""
 
-    def __init__(self, eager: nn.Module, scripted):
+    def __init__(self, eager: nn.Module, graph):
         super().__init__()
-        self.graph_module = scripted
-        self.eager = eager  # kept for attributes, attention maps and inputs the trace does not cover
+        self.graph = graph
+        self.eager = eager  # the eager optimised copy (attention maps, attributes, other input shapes)
         for k in ("lr_size", "hr_size", "facesr_meta"):
             if hasattr(eager, k):
                 setattr(self, k, getattr(eager, k))
 
     @property
-    def scale(self):
+    def scale(self) -> int:
         return self.hr_size // self.lr_size
 
     def forward(self, lr):
         if hasattr(self.eager, "check_input"):
             self.eager.check_input(lr)
-        return self.graph_module(lr)
+        return self.graph(lr)
 
 
 def _jit_freeze(model: nn.Module, example: torch.Tensor):
     with torch.no_grad():
         traced = torch.jit.trace(model, example, check_trace=False)
-        frozen = torch.jit.freeze(traced.eval())
-        return torch.jit.optimize_for_inference(frozen)
+        return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
 
 
 # ----------------------------------------------------------------------------------------- API
 def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_last: bool | None = None,
-                           jit: bool = False, subpixel: bool = True, example: torch.Tensor | None = None
-                           ) -> nn.Module:
-    """A new eval-mode module computing ``model.eval()``'s function faster (``model`` is not modified).
+                           jit: bool = False, mkldnn: bool | None = None, subpixel: bool = True,
+                           example: torch.Tensor | None = None) -> nn.Module:
+    """A new eval-mode module computing ``model.eval()``'s function faster; ``model`` is not modified.
 
-    ``fold_bn``: fold eval BatchNorm into the preceding convs (and pre-activation BN into an affine).
-    ``subpixel``: nearest-x2 + 3x3 conv as four 2x2 phase convs at low resolution.
-    ``channels_last``: run the network body in NHWC (None: only where measured faster: CPU, batch > 1
-    is decided per call... see below). ``jit``: trace + ``torch.jit.freeze`` +
-    ``torch.jit.optimize_for_inference`` (needs ``example``, an input of the model's LR shape; the
-    returned module then keeps the eager optimised copy as ``.eager``).
+    ``fold_bn``      fold eval BatchNorm into the preceding convs (pre-activation BN into an affine).
+    ``subpixel``     nearest-x2 + pad + 3x3 conv as one 2x2 conv with 4x the filters at low resolution.
+    ``mkldnn``       oneDNN convs with pre-packed weights and fused activations (None: on, where the
+                     torch build has them and the model is float32 on the CPU).
+    ``channels_last`` NHWC activations (None: on with ``mkldnn`` on the CPU, where it was measured faster).
+    ``jit``          also trace + ``torch.jit.freeze`` + ``torch.jit.optimize_for_inference`` (off by
+                     default: measured no faster than the eager optimised path here; ``example`` is the
+                     tracing input, by default one random LR face).
+
+    SPARNet / SPARNetHD become an :class:`OptimizedSR`; other modules get a deep copy with their
+    ``ConvLayer``s optimised and ``Conv2d -> BatchNorm2d`` pairs in ``nn.Sequential``s folded.
     """
-    from ..models.sparnet import SPARNetBody
+    from ..models.sparnet import SPARNet, SPARNetBody, SPARNetHD
 
+    p = next(model.parameters(), None)
+    on_cpu_f32 = p is None or (p.device.type == "cpu" and p.dtype == torch.float32)
+    if mkldnn is None:
+        mkldnn = on_cpu_f32 and mkldnn_available()
+    if channels_last is None:
+        channels_last = bool(mkldnn)
+    opts = _Opts(fold_bn=fold_bn, subpixel=subpixel, mkldnn=bool(mkldnn) and on_cpu_f32,
+                 channels_last=bool(channels_last))
     was_training = model.training
     model.eval()
     try:
-        net = getattr(model, "net", None)
-        if isinstance(net, SPARNetBody):
-            # copy everything but the body, then put the optimised body in its place
-            placeholder = nn.Identity()
-            new = copy.deepcopy(model, memo={id(net): placeholder})
-            new.net = OptimizedBody(net, fold_bn, subpixel, bool(channels_last))
+        if isinstance(model, (SPARNet, SPARNetHD)) and isinstance(model.net, SPARNetBody):
+            new = OptimizedSR(model, opts)
         elif isinstance(model, SPARNetBody):
-            new = OptimizedBody(model, fold_bn, subpixel, bool(channels_last))
+            new = OptimizedBody(model, opts)
         else:
             new = copy.deepcopy(model)
-            _replace_convlayers(new, fold_bn, subpixel)
+            _replace_convlayers(new, opts)
             if fold_bn:
                 _fold_sequential_conv_bn(new)
             if channels_last:
@@ -439,13 +586,13 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
     finally:
         model.train(was_training)
     new.eval()
-    for p in new.parameters():
-        p.requires_grad_(False)
+    for q in new.parameters():
+        q.requires_grad_(False)
     if hasattr(model, "facesr_meta"):
         new.facesr_meta = copy.deepcopy(model.facesr_meta)
     if jit:
         if example is None:
-            lr = getattr(model, "lr_size", 16)
-            example = torch.rand(1, 3, lr, lr, device=next(model.parameters()).device)
-        return _Traced(new, _jit_freeze(new, example)).eval()
+            lr = int(getattr(model, "lr_size", 16))
+            example = torch.rand(1, 3, lr, lr, device=p.device if p is not None else "cpu")
+        return _JitSR(new, _jit_freeze(new, example)).eval()
     return new

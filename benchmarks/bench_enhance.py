@@ -1,0 +1,178 @@
+"""Time `facesr enhance` on a 1920x1080 photo with 5 faces: detection, alignment, SR, paste-back, total.
+
+    python benchmarks/bench_enhance.py [--model default] [--upscale 2] [--repeats 3] [--threads 0]
+
+The photo is composed here: five real faces (regions around the faces dlib finds in
+``../shared/data/real_lq_faces/*whole_imgs/``, each scaled so the face box is 100-180 px) on a blurred,
+enlarged copy of one of those photos; without that data, five crops of scikit-image's astronaut on a
+smooth background are used instead. Stages are timed with enhance's own internals, one photo at a time
+(``--repeats`` runs after one warm-up, median each); "total" is a plain ``facesr.enhance(...)`` call.
+Writes benchmarks/results/enhance.md. Needs dlib (pip install 'facesr[faces]'); skips cleanly without it.
+The default model's weights are used if they ship, else the untrained ``sparnet-tiny`` network (the same
+computation). Another job on the cores (e.g. training) slows every number: the output says so.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent.parent / "shared" / "data" / "real_lq_faces"
+
+
+def _face_tiles(n: int) -> tuple[list[np.ndarray], str]:
+    """``n`` square RGB tiles, each a face (box ~ tile / 2) with its surroundings."""
+    from facesr.data.io import list_images, read_image
+    from facesr.priors.dlib_models import detect_faces
+
+    tiles: list[np.ndarray] = []
+    files = []
+    for d in sorted(DATA.glob("*whole_imgs")) if DATA.is_dir() else []:
+        files += list_images(d)
+    for f in files:
+        img = read_image(f)
+        for box, score in detect_faces(img, upsample=1, threshold=0.5):
+            x0, y0, x1, y1 = box
+            side = 2.0 * max(x1 - x0, y1 - y0)
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            l, t = int(cx - side / 2), int(cy - side / 2)
+            if l < 0 or t < 0 or l + side > img.shape[1] or t + side > img.shape[0]:
+                continue
+            tiles.append(img[t:t + int(side), l:l + int(side)])
+            break  # one face per photo: five different photos
+        if len(tiles) == n:
+            return tiles, "five real faces from real_lq_faces/*whole_imgs"
+    from skimage import data
+
+    a = data.astronaut()
+    head = a[20:240, 110:330]
+    return [np.ascontiguousarray(head)] * n, "five copies of scikit-image's astronaut (real_lq_faces missing)"
+
+
+def compose_photo(n_faces: int = 5, size=(1920, 1080)) -> tuple[np.ndarray, str]:
+    W, H = size
+    tiles, source = _face_tiles(n_faces)
+    from skimage import data
+
+    bg_src = tiles[0] if "real" in source else data.astronaut()
+    bg = Image.fromarray(bg_src).resize((W, H), Image.BICUBIC).filter(ImageFilter.GaussianBlur(12))
+    rng = np.random.default_rng(0)
+    face_px = np.linspace(100, 180, n_faces)  # face box sizes
+    slot = W // n_faces
+    for i, t in enumerate(tiles):
+        side = int(2 * face_px[i])
+        tile = Image.fromarray(t).resize((side, side), Image.BICUBIC)
+        x = i * slot + (slot - side) // 2
+        y = int(rng.integers(80, H - side - 80))
+        bg.paste(tile, (x, y))
+    return np.asarray(bg), source
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--upscale", type=float, default=2.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's setting)")
+    ap.add_argument("-o", "--output", default=str(HERE / "results" / "enhance.md"))
+    a = ap.parse_args(argv)
+
+    from facesr.errors import FacesrError, MissingDependencyError
+
+    try:
+        from facesr.priors.dlib_models import preload
+
+        preload()
+    except (MissingDependencyError, FacesrError) as e:
+        print(f"skipped: {e}")
+        return 0
+    import torch
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    import facesr
+    from facesr.inference import enhance as E
+
+    model_note = a.model
+    try:
+        net = facesr.load(a.model)
+    except FacesrError:
+        net = facesr.build("sparnet-tiny" if a.model == "default" else a.model).eval()
+        model_note = f"{net.facesr_meta['preset']} (untrained: no weights ship yet; same computation)"
+
+    photo, source = compose_photo()
+    spec = E.crop_spec_for(net)
+    opts = dict(aligned=False, only_center_face=False, min_face_size=0, det_threshold=0.0, det_upsample=1, cnn=False,
+                det_max_side=E.DEFAULT_DET_MAX_SIDE)
+    from facesr.priors.dlib_models import landmarks68
+    from facesr.inference.align import crop_transform, warp_affine
+
+    stages = {k: [] for k in ("detection", "alignment", "super-resolution", "paste-back", "total (facesr.enhance)")}
+    n_found = 0
+    for rep in range(a.repeats + 1):
+        t0 = time.perf_counter()
+        dets = E._detect(photo, opts["det_upsample"], opts["det_threshold"], False, opts["det_max_side"])
+        t1 = time.perf_counter()
+        lms = [landmarks68(photo, b) for b, _ in dets]
+        affs = [crop_transform(L, spec, net.hr_size) for L in lms]
+        crops = [warp_affine(photo, M, (net.hr_size, net.hr_size)) for M in affs]
+        t2 = time.perf_counter()
+        restored = E._sr(crops, net, "cpu", 16)
+        t3 = time.perf_counter()
+        prep = E._Prepared(photo, [b for b, _ in dets], [s for _, s in dets], lms, affs, crops, [])
+        res = E._finish(prep, restored, net, upscale=a.upscale, color_match=True, draw_box=False, bg_upsampler=None,
+                        max_output_pixels=E.DEFAULT_MAX_OUTPUT_PIXELS)
+        t4 = time.perf_counter()
+        full = facesr_enhance(photo, net, a.upscale)
+        t5 = time.perf_counter()
+        n_found = len(dets)
+        if rep == 0:
+            continue  # warm-up (model files load, caches fill)
+        for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+            stages[k].append(v)
+        assert full.num_faces == n_found
+    med = {k: statistics.median(v) for k, v in stages.items()}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    from facesr.checkpoint import hardware
+
+    lines = [
+        f"`facesr.enhance` on a 1920x1080 photo with 5 faces ({source}; face boxes 100-180 px), "
+        f"upscale {a.upscale:g} (output {res.final.shape[1]}x{res.final.shape[0]}), model {model_note}, "
+        f"HOG detector with 1 upsampling, crop spec `{spec.get('kind')}`, {torch.get_num_threads()} torch "
+        f"thread(s), {hardware()}. Median of {a.repeats} runs after one warm-up.", "",
+        f"Faces found: {n_found} of 5. Load average while measuring: {load:.1f} on {os.cpu_count()} cores"
+        + (" -- another job (the background training) was using the cores, so these times are inflated."
+           if load > 0.5 * (os.cpu_count() or 1) else "."), "",
+        "```", f"python benchmarks/bench_enhance.py --model {a.model} --upscale {a.upscale:g} --repeats {a.repeats}",
+        "```", "",
+        "| stage | seconds | share of stages |", "|---|---|---|"]
+    stage_sum = sum(v for k, v in med.items() if not k.startswith("total"))
+    for k, v in med.items():
+        share = "" if k.startswith("total") else f"{100 * v / stage_sum:.0f}%"
+        lines.append(f"| {k} | {v:.3f} | {share} |")
+    lines += ["", "alignment = 68 landmarks + crop warp for all faces; paste-back = colour matching, bicubic "
+                  "background upscale and feathered blending of all faces."]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = Path(a.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"written to {out}")
+    return 0
+
+
+def facesr_enhance(photo, net, upscale):
+    import facesr.inference.enhance as E
+
+    return E.enhance(photo, net, upscale=upscale)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""ONNX export of facesr models, checked against PyTorch with ONNX Runtime.
+
+The exported graph's contract is the models' own: input ``lr`` = the LR face tensor in [0, 1], NCHW,
+float32, ``N x 3 x lr_size x lr_size`` with a dynamic batch ``N``; output ``sr`` = the SR face in
+[0, 1] (clamped), ``N x 3 x hr_size x hr_size``. The PIL-bicubic input upsampling of SPARNet is part of
+the graph (two MatMuls with constant weights).
+
+By default the graph is that of :func:`facesr.inference.optimize.optimize_for_inference` (BatchNorm
+folded, nearest-upsample + conv as sub-pixel convs, spectral norm materialised): the same function to
+float rounding and fewer operations for the runtime; ``optimize=False`` exports the plain layer graph.
+
+Uses the TorchScript-based exporter (``dynamo=False``): it needs only ``onnx`` (for the checker)
+and, for the check, ``onnxruntime`` -- ``pip install 'facesr[onnx]'``.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..errors import FacesrError, require
+
+__all__ = ["export_onnx", "ExportError", "ort_session", "DEFAULT_TOLERANCE"]
+
+DEFAULT_TOLERANCE = 1e-4
+_HINT = "'facesr[onnx]'"
+
+
+class ExportError(FacesrError):
+    """The model cannot be exported, or the exported graph does not match PyTorch."""
+
+
+class _Clamped(torch.nn.Module):
+    """Clamps the output of a model that is not a facesr ``SRModel`` to [0, 1]."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.m = model
+
+    def forward(self, x):
+        return self.m(x).clamp(0.0, 1.0)
+
+
+def _export_module(model, optimize: bool):
+    """The module to trace: an OptimizedSR for SPARNet/SPARNetHD (plain graph when not ``optimize``)."""
+    from ..models.sparnet import SPARNet, SPARNetHD
+    from .optimize import optimize_for_inference
+
+    if isinstance(model, (SPARNet, SPARNetHD)):
+        if optimize:
+            return optimize_for_inference(model, mkldnn=False, channels_last=False)
+        return optimize_for_inference(model, fold_bn=False, subpixel=False, mkldnn=False, channels_last=False)
+    from ..models.common import SRModel
+
+    m = optimize_for_inference(model, mkldnn=False, channels_last=False) if optimize else model
+    return m if isinstance(model, SRModel) else _Clamped(m)
+
+
+def ort_session(path, threads: int | None = None, optimization: str = "all"):
+    """An ONNX Runtime CPU session for ``path`` (``threads`` intra-op threads; None = runtime default)."""
+    ort = require("onnxruntime", _HINT, purpose="running ONNX models")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = {
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    }[optimization]
+    if threads:
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+
+
+def export_onnx(model, path, opset: int = 17, check: bool = True, *, optimize: bool = True,
+                batch_sizes=(1, 3), tolerance: float = DEFAULT_TOLERANCE, seed: int = 0) -> dict:
+    """Export ``model`` (LR in [0,1] -> SR in [0,1], dynamic batch) to ``path`` as ONNX.
+
+    With ``check`` and ``onnxruntime`` installed, runs the file with ONNX Runtime on random LR inputs
+    at each of ``batch_sizes`` and compares with the PyTorch model in eval mode. Returns a dict:
+    ``path, opset, input, output, lr_size, hr_size, optimized, checked`` and, when checked,
+    ``max_abs_diff`` (over all batch sizes), ``diffs`` ({batch: diff}), ``tolerance``, ``ok``
+    (``max_abs_diff <= tolerance``) and ``onnxruntime`` (its version); ``reason`` says why not checked.
+    Does not raise on a failed comparison (``ok`` is False); raises :class:`ExportError` when the
+    export itself fails and :class:`~facesr.errors.MissingDependencyError` without ``onnx``.
+    """
+    onnx = require("onnx", _HINT, purpose="ONNX export")
+    path = Path(path)
+    lr_size = int(getattr(model, "lr_size", 16))
+    hr_size = int(getattr(model, "hr_size", lr_size))
+    p = next(model.parameters(), None)
+    device = p.device if p is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        net = _export_module(model, optimize).eval()
+        example = torch.rand(1, 3, lr_size, lr_size, device=device)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ExportError(f"cannot create the output folder {path.parent}: {e.strerror or e}") from None
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tracer warnings about Python-side shape checks
+                torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=int(opset),
+                                  input_names=["lr"], output_names=["sr"],
+                                  dynamic_axes={"lr": {0: "batch"}, "sr": {0: "batch"}},
+                                  do_constant_folding=True)
+        except OSError as e:
+            raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
+        except (RuntimeError, ValueError, TypeError) as e:
+            msg = " ".join(str(e).split())[:300]
+            raise ExportError(f"ONNX export (opset {opset}) failed: {msg}") from None
+        try:
+            onnx.checker.check_model(str(path))
+        except Exception as e:  # onnx.checker.ValidationError and friends
+            raise ExportError(f"the exported file {path} is not valid ONNX: {' '.join(str(e).split())[:300]}") \
+                from None
+        info = {"path": str(path), "opset": int(opset), "input": "lr", "output": "sr",
+                "input_shape": ["batch", 3, lr_size, lr_size], "output_shape": ["batch", 3, hr_size, hr_size],
+                "lr_size": lr_size, "hr_size": hr_size, "optimized": bool(optimize),
+                "bytes": os.path.getsize(path), "checked": False}
+        if not check:
+            info["reason"] = "check disabled"
+            return info
+        try:
+            ort = require("onnxruntime", _HINT, purpose="checking the ONNX export")
+        except ImportError as e:
+            info["reason"] = str(e)
+            return info
+        sess = ort_session(path)
+        gen = torch.Generator().manual_seed(seed)
+        diffs = {}
+        with torch.no_grad():
+            for b in batch_sizes:
+                x = torch.rand(int(b), 3, lr_size, lr_size, generator=gen)
+                ref = model(x.to(device)).float().cpu().numpy()
+                out = sess.run(["sr"], {"lr": x.numpy()})[0]
+                if out.shape != ref.shape:
+                    raise ExportError(f"ONNX Runtime output has shape {out.shape}, PyTorch {ref.shape} "
+                                      f"(batch {b})")
+                diffs[int(b)] = float(abs(out - ref).max())
+        worst = max(diffs.values()) if diffs else 0.0
+        info.update(checked=True, diffs=diffs, max_abs_diff=worst, tolerance=float(tolerance),
+                    ok=bool(worst <= tolerance), onnxruntime=ort.__version__)
+        return info
+    finally:
+        model.train(was_training)
