@@ -22,6 +22,7 @@ from .errors import FacesrError
 ASSETS = Path(__file__).resolve().parent / "assets"
 SAMPLE_LR = ASSETS / "sample_face_lr16.png"
 SAMPLE_HR = ASSETS / "sample_face_hr128.png"
+SAMPLE_PHOTO = ASSETS / "sample_photo_small.png"  # NASA public-domain astronaut photo (scikit-image), 112 px
 
 
 def _progress(it, total=None, desc="", unit="it", enabled=True):
@@ -103,6 +104,17 @@ def cmd_sr(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    """Enhance the bundled small photo (x4), then super-resolve the bundled 16x16 face with a comparison."""
+    from .inference.enhance import enhance_paths
+
+    summary = enhance_paths([SAMPLE_PHOTO], Path(args.output) / "enhance", model=args.model, upscale=4,
+                            device=args.device, progress=False)
+    print(f"enhanced {SAMPLE_PHOTO.name} (x4): {summary.faces} face(s) restored -> "
+          f"{Path(args.output) / 'enhance' / 'final'}")
+    return _demo_face(args)
+
+
+def _demo_face(args) -> int:
     from .data.io import read_image, write_image
     from .data.resize import pil_resize
     from .inference.sr import resolve_model, super_resolve

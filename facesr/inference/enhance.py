@@ -173,10 +173,21 @@ def crop_spec_for(model, crop=None) -> dict:
 
 
 # ------------------------------------------------------------------ stages
-def _detect(img: np.ndarray, upsample: int, threshold: float, cnn: bool, det_max_side: int | None):
+AUTO_UPSAMPLE_MAX_SIDE = 640
+
+
+def auto_upsample(h: int, w: int) -> int:
+    """Detector upsampling when none is given: 2 for small photos (faces from ~20 px, which is where a x8
+    model helps most), 1 otherwise (faces from ~40 px)."""
+    return 2 if max(h, w) <= AUTO_UPSAMPLE_MAX_SIDE else 1
+
+
+def _detect(img: np.ndarray, upsample: int | None, threshold: float, cnn: bool, det_max_side: int | None):
     from ..priors.dlib_models import detect_faces
 
     H, W = img.shape[:2]
+    if upsample is None:
+        upsample = auto_upsample(H, W)
     scale = 1.0
     small = img
     if det_max_side and max(H, W) > det_max_side:
@@ -210,7 +221,7 @@ def _check_image(image) -> np.ndarray:
 
 
 def _prepare(img: np.ndarray, net, spec: dict, *, aligned: bool, only_center_face: bool, min_face_size: float,
-             det_threshold: float, det_upsample: int, cnn: bool, det_max_side: int | None) -> _Prepared:
+             det_threshold: float, det_upsample: int | None, cnn: bool, det_max_side: int | None) -> _Prepared:
     H, W = img.shape[:2]
     hr = int(net.hr_size)
     if aligned:
@@ -328,7 +339,7 @@ def _check_args(upscale, batch_size):
 
 # ------------------------------------------------------------------ public API
 def enhance(image, model="default", upscale: float = 2, only_center_face: bool = False,
-            min_face_size: float = 0, det_threshold: float = 0.0, det_upsample: int = 1, cnn: bool = False,
+            min_face_size: float = 0, det_threshold: float = 0.0, det_upsample: int | None = None, cnn: bool = False,
             aligned: bool = False, color_match=True, draw_box: bool = False, device: str = "cpu",
             batch_size: int = 16, crop=None, bg_upsampler: Callable | None = None,
             det_max_side: int | None = DEFAULT_DET_MAX_SIDE,
@@ -401,7 +412,7 @@ def _one_line(e: BaseException) -> str:
 def enhance_paths(inputs, out_dir, model="default", *, upscale: float = 2, recursive: bool = False,
                   skip_existing: bool = False, ext: str = "auto", suffix: str | None = None,
                   only_center_face: bool = False, min_face_size: float = 0, det_threshold: float = 0.0,
-                  det_upsample: int = 1, cnn: bool = False, aligned: bool = False, color_match=True,
+                  det_upsample: int | None = None, cnn: bool = False, aligned: bool = False, color_match=True,
                   draw_box: bool = False, device: str = "cpu", batch_size: int = 16, crop=None,
                   bg_upsampler: Callable | None = None, det_max_side: int | None = DEFAULT_DET_MAX_SIDE,
                   max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS, progress: bool = True,

@@ -70,8 +70,9 @@ def add_enhance_parser(subparsers) -> argparse.ArgumentParser:
                    help="ignore faces whose box is smaller than PX input pixels")
     p.add_argument("--det-threshold", type=float, default=0.0,
                    help="detector score threshold (default 0; raise it, e.g. 0.3, against false detections)")
-    p.add_argument("--det-upsample", type=_nonneg_int, default=1,
-                   help="times the detector doubles the image first (default 1: faces from ~40 px)")
+    p.add_argument("--det-upsample", type=_nonneg_int, default=None,
+                   help="times the detector doubles the image first (default: 2 for photos up to 640 px, "
+                        "finding faces from ~20 px; else 1, faces from ~40 px)")
     p.add_argument("--cnn", action="store_true", help="dlib's CNN detector (robust to pose, much slower)")
     p.add_argument("--aligned", action="store_true", help="inputs are already face crops: just super-resolve")
     p.add_argument("--draw-box", action="store_true", help="draw the detected boxes on final/ images")
