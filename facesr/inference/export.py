@@ -43,15 +43,15 @@ class _Clamped(torch.nn.Module):
         return self.m(x).clamp(0.0, 1.0)
 
 
-def _export_module(model, optimize: bool):
+def _export_module(model, optimize: bool, up_mode: str = "transposed"):
     """The module to trace: an OptimizedSR for SPARNet/SPARNetHD (plain graph when not ``optimize``)."""
     from ..models.sparnet import SPARNet, SPARNetHD
     from .optimize import optimize_for_inference
 
     if isinstance(model, (SPARNet, SPARNetHD)):
         if optimize:
-            return optimize_for_inference(model, mkldnn=False, channels_last=False)
-        return optimize_for_inference(model, fold_bn=False, subpixel=False, mkldnn=False, channels_last=False)
+            return optimize_for_inference(model, mkldnn=False, channels_last=False, up_mode=up_mode)
+        return optimize_for_inference(model, fold_bn=False, up_mode="nearest", mkldnn=False, channels_last=False)
     from ..models.common import SRModel
 
     m = optimize_for_inference(model, mkldnn=False, channels_last=False) if optimize else model
@@ -76,7 +76,8 @@ def ort_session(path, threads: int | None = None, optimization: str = "all"):
 
 
 def export_onnx(model, path, opset: int = 17, check: bool = True, *, optimize: bool = True,
-                batch_sizes=(1, 3), tolerance: float = DEFAULT_TOLERANCE, seed: int = 0) -> dict:
+                batch_sizes=(1, 3), tolerance: float = DEFAULT_TOLERANCE, seed: int = 0,
+                up_mode: str = "transposed") -> dict:
     """Export ``model`` (LR in [0,1] -> SR in [0,1], dynamic batch) to ``path`` as ONNX.
 
     With ``check`` and ``onnxruntime`` installed, runs the file with ONNX Runtime on random LR inputs
@@ -96,7 +97,7 @@ def export_onnx(model, path, opset: int = 17, check: bool = True, *, optimize: b
     was_training = model.training
     model.eval()
     try:
-        net = _export_module(model, optimize).eval()
+        net = _export_module(model, optimize, up_mode).eval()
         example = torch.rand(1, 3, lr_size, lr_size, device=device)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

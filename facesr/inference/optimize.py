@@ -67,7 +67,7 @@ def _functional() -> bool:
 @dataclass(frozen=True)
 class _Opts:
     fold_bn: bool = True
-    subpixel: bool = True
+    up_mode: str = "transposed"
     mkldnn: bool = False
     channels_last: bool = False
 
@@ -165,11 +165,28 @@ def _interleave_functional(y: torch.Tensor, c: int) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------- layers
+# The tap sums of nearest-x2 upsampling + 3x3 conv as a transposed conv (kernel 4, stride 2, padding 3,
+# on the replicate-padded low-res input): K[t] = w2, w1 + w2, w0 + w1, w0 for t = 0..3 per axis.
+_TRANSPOSED = [[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+
+
+def _transposed_weight(w: torch.Tensor) -> torch.Tensor:
+    """(cout, cin, 3, 3) -> (cin, cout, 4, 4) transposed-conv weight, float64."""
+    k = torch.tensor(_TRANSPOSED, dtype=torch.float64, device=w.device)
+    return torch.einsum("ak,ockl,bl->coab", k, w.double(), k).contiguous()
+
+
+UP_MODES = ("transposed", "subpixel", "nearest")
+
+
 class OptimizedConv(nn.Module):
     """An eval-only ``ConvLayer``: [up] -> reflection pad -> conv -> norm -> act, norm folded.
 
     ``forward(x)`` pads itself; ``forward_padded(xp)`` takes an input the caller padded (a pad shared
-    between two convs). ``up`` layers use the sub-pixel formulation (``pad_mode == 'replicate'``).
+    between two convs). ``up`` layers (nearest x2 -> reflect pad -> 3x3 conv) are computed at low
+    resolution on the replicate-padded input (``pad_mode == 'replicate'``), as one transposed conv
+    (``up_mode='transposed'``: kernel 4, stride 2) or as one 2x2 conv with 4x the filters followed by an
+    interleave of the 4 phases (``'subpixel'``); ``'nearest'`` keeps the original formulation.
     ``post_sigmoid`` (set by the hourglass for its output conv) appends a sigmoid.
     """
 
@@ -194,17 +211,22 @@ class OptimizedConv(nn.Module):
         else:
             self.norm = None if isinstance(layer.norm, nn.Identity) else copy.deepcopy(layer.norm)
         self.cout = w.shape[0]
-        self.subpixel = bool(self.up and opts.subpixel and k == 3 and self.stride == 1
-                             and self.pad == (1, 1, 1, 1) and conv.dilation == (1, 1) and conv.groups == 1)
-        if self.subpixel:
+        mode = "nearest"
+        if (self.up and k == 3 and self.stride == 1 and self.pad == (1, 1, 1, 1) and conv.dilation == (1, 1)
+                and conv.groups == 1):
+            mode = opts.up_mode
+        self.mode = mode if self.up else "none"
+        if self.mode == "subpixel":
             w, b = _subpixel_weight(w), b.repeat(4)
+        elif self.mode == "transposed":
+            w = _transposed_weight(w)
         fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
         self.weight = nn.Parameter(w.to(like.dtype).contiguous(memory_format=fmt), requires_grad=False)
         self.bias = nn.Parameter(b.to(like.dtype), requires_grad=False)
         act = _Act(layer.act)
-        # with the norm folded the activation runs on the 4-phase conv output (fused into the conv)
-        self.act_on_phases = self.subpixel and self.norm is None
-        self.act = act.tiled(4) if self.act_on_phases else act
+        # with the norm folded the activation runs on the conv output directly (fused into the conv)
+        self.act_in_conv = self.norm is None
+        self.act = act.tiled(4) if (self.mode == "subpixel" and self.act_in_conv) else act
         self.post_sigmoid = False
         self.use_mkldnn = bool(opts.mkldnn) and conv.groups == 1 and conv.dilation == (1, 1)
         self._packed = None  # (key, oneDNN-packed weight): made on first use, never pickled/copied
@@ -215,11 +237,16 @@ class OptimizedConv(nn.Module):
         return d
 
     @property
+    def low_res(self) -> bool:
+        """An up layer computed at low resolution (on the replicate-padded input)."""
+        return self.mode in ("subpixel", "transposed")
+
+    @property
     def pad_mode(self) -> str:
-        return "replicate" if self.subpixel else "reflect"
+        return "replicate" if self.low_res else "reflect"
 
     def pad_input(self, x):
-        if self.subpixel:
+        if self.low_res:
             return F.pad(x, (1, 1, 1, 1), mode="replicate")
         if self.up:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
@@ -238,23 +265,35 @@ class OptimizedConv(nn.Module):
     def _packed_weight(self, xp):
         key = (self.weight.data_ptr(), self.weight.dtype, self.weight.device)
         if self._packed is None or self._packed[0] != key:
-            packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
-                self.weight.detach().contiguous().to_mkldnn(), [0, 0], [self.stride, self.stride], [1, 1], 1,
-                list(xp.shape))
+            w = self.weight.detach().contiguous()
+            if self.mode == "transposed":
+                packed = torch.ops.mkldnn._reorder_convolution_transpose_weight(
+                    w, [3, 3], [0, 0], [2, 2], [1, 1], 1, list(xp.shape))
+            else:
+                stride = 1 if self.mode == "subpixel" else self.stride
+                packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                    w.to_mkldnn(), [0, 0], [stride, stride], [1, 1], 1, list(xp.shape))
             self._packed = (key, packed)
         return self._packed[1]
 
     def _conv(self, xp, with_act: bool):
         """conv(xp) + bias, then (if ``with_act``) the activation, then the optional sigmoid."""
-        stride = 1 if self.subpixel else self.stride
+        stride = 1 if self.mode == "subpixel" else self.stride
         if self.use_mkldnn and not _functional() and xp.device.type == "cpu" and xp.dtype == torch.float32:
             attr = self._fused_attr(with_act)
             fused = attr is not None
             attr = attr or ("none", [])
-            y = torch.ops.mkldnn._convolution_pointwise(
-                xp, self._packed_weight(xp), self.bias, [0, 0], [stride, stride], [1, 1], 1, attr[0], attr[1], None)
+            if self.mode == "transposed":
+                y = torch.ops.mkldnn._convolution_transpose_pointwise(
+                    xp, self._packed_weight(xp), self.bias, [3, 3], [0, 0], [2, 2], [1, 1], 1, attr[0], attr[1], None)
+            else:
+                y = torch.ops.mkldnn._convolution_pointwise(
+                    xp, self._packed_weight(xp), self.bias, [0, 0], [stride, stride], [1, 1], 1, attr[0], attr[1],
+                    None)
             if fused:
                 return y
+        elif self.mode == "transposed":
+            y = F.conv_transpose2d(xp, self.weight, self.bias, stride=2, padding=3)
         else:
             y = F.conv2d(xp, self.weight, self.bias, stride)
         if with_act:
@@ -276,35 +315,37 @@ class OptimizedConv(nn.Module):
             fmt = torch.channels_last if y.is_contiguous(memory_format=torch.channels_last) and c > 1 \
                 else torch.contiguous_format
             out = torch.empty((n, c, 2 * h, 2 * w), dtype=y.dtype, device=y.device, memory_format=fmt)
-        for a in (0, 1):
-            for b in (0, 1):
-                p = 2 * a + b
-                src = y[:, p * c:(p + 1) * c, a:a + h, b:b + w]
-                dst = out[:, :, a::2, b::2]
-                dst.add_(src) if add else dst.copy_(src)
+        # one strided view of all four phases: y[n, (2a+b)c + k, i+a, j+b] -> out[n, k, 2i+a, 2j+b]
+        sn, sc, sh, sw = y.stride()
+        src = y.as_strided((n, c, h, 2, w, 2), (sn, sc, sh, 2 * c * sc + sh, sw, c * sc + sw), y.storage_offset())
+        on, oc, oh, ow = out.stride()
+        dst = out.as_strided((n, c, h, 2, w, 2), (on, oc, 2 * oh, oh, 2 * ow, ow), out.storage_offset())
+        if add:
+            dst.add_(src)
+        else:
+            dst.copy_(src)
         return out
 
     def forward_padded(self, xp):
-        if self.subpixel:
-            out = self._interleave(self._conv(xp, with_act=self.act_on_phases))
-            if self.act_on_phases:
-                return out
-            if self.norm is not None:
-                out = self.norm(out)
-            return self.act(out)
-        if self.norm is None:
+        if self.mode == "subpixel":
+            out = self._interleave(self._conv(xp, with_act=self.act_in_conv))
+        elif self.act_in_conv:
             return self._conv(xp, with_act=True)
-        return self.act(self.norm(self._conv(xp, with_act=False)))
+        else:
+            out = self._conv(xp, with_act=False)
+        if self.norm is not None:
+            out = self.norm(out)
+        return out if self.act_in_conv else self.act(out)
 
     def forward(self, x):
         return self.forward_padded(self.pad_input(x))
 
     def forward_add_(self, x, acc):
         """``acc + self(x)``, computed in place into ``acc`` (a fresh tensor the caller owns)."""
-        if not self.act_on_phases or self.post_sigmoid:
-            y = self.forward(x)
-            return acc + y if _functional() else acc.add_(y)
-        return self._interleave(self._conv(self.pad_input(x), with_act=True), out=acc)
+        if self.mode == "subpixel" and self.act_in_conv and not self.post_sigmoid:
+            return self._interleave(self._conv(self.pad_input(x), with_act=True), out=acc)
+        y = self.forward(x)
+        return acc + y if _functional() else acc.add_(y)
 
 
 class _PreAct(nn.Module):
@@ -384,7 +425,7 @@ class OptimizedFAU(nn.Module):
         # pad x once for the shortcut and (through the per-pixel pre-activation) for conv1
         sc, c1 = self.shortcut, self.conv1
         self.share_pad = bool(sc is not None and self.preact.pointwise and sc.pad_mode == c1.pad_mode
-                              and sc.pad == c1.pad and sc.up == c1.up and (not c1.up or c1.subpixel))
+                              and sc.pad == c1.pad and sc.up == c1.up and (not c1.up or c1.low_res))
 
     def forward(self, x):
         if self.share_pad:
@@ -543,7 +584,7 @@ def _jit_freeze(model: nn.Module, example: torch.Tensor):
 
 # ----------------------------------------------------------------------------------------- API
 def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_last: bool | None = None,
-                           jit: bool = False, mkldnn: bool | None = None, subpixel: bool = True,
+                           jit: bool = False, mkldnn: bool | None = None, up_mode: str = "transposed",
                            example: torch.Tensor | None = None) -> nn.Module:
     """A new eval-mode module computing ``model.eval()``'s function faster; ``model`` is not modified.
 
@@ -567,7 +608,9 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
         mkldnn = on_cpu_f32 and mkldnn_available()
     if channels_last is None:
         channels_last = bool(mkldnn)
-    opts = _Opts(fold_bn=fold_bn, subpixel=subpixel, mkldnn=bool(mkldnn) and on_cpu_f32,
+    if up_mode not in UP_MODES:
+        raise ValueError(f"up_mode must be one of {UP_MODES}, got {up_mode!r}")
+    opts = _Opts(fold_bn=fold_bn, up_mode=up_mode, mkldnn=bool(mkldnn) and on_cpu_f32,
                  channels_last=bool(channels_last))
     was_training = model.training
     model.eval()
