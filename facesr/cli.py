@@ -8,6 +8,7 @@
     facesr data -c CONFIG                          build a config's decoded data caches
     facesr eval -m MODEL --data DIR [DIR ...] [--protocol P ...] [-o DIR]
     facesr benchmark -m MODEL [MODEL ...] --data DIR [DIR ...] [--protocol P] [-o DIR]
+    facesr export -m MODEL -o FILE.onnx            ONNX export checked against ONNX Runtime
 
 Errors a user can fix are printed as one line (``facesr: error: ...``) with exit status 2.
 """
@@ -272,8 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_benchmark)
 
     from .inference.enhance_cli import add_enhance_parser
+    from .inference.export_cli import add_export_parser
 
     add_enhance_parser(sub)
+    add_export_parser(sub)
     return ap
 
 

@@ -6,8 +6,9 @@ float32, ``N x 3 x lr_size x lr_size`` with a dynamic batch ``N``; output ``sr``
 the graph (two MatMuls with constant weights).
 
 By default the graph is that of :func:`facesr.inference.optimize.optimize_for_inference` (BatchNorm
-folded, nearest-upsample + conv as sub-pixel convs, spectral norm materialised): the same function to
-float rounding and fewer operations for the runtime; ``optimize=False`` exports the plain layer graph.
+folded, nearest-upsample + reflect pad + conv as one low-resolution ConvTranspose, spectral norm
+materialised): the same function to float rounding with 22% fewer multiply-adds (SPARNet);
+``optimize=False`` exports the plain layer graph (Resize, Pad, Conv, BatchNormalization, ...).
 
 Uses the TorchScript-based exporter (``dynamo=False``): it needs only ``onnx`` (for the checker)
 and, for the check, ``onnxruntime`` -- ``pip install 'facesr[onnx]'``.
@@ -58,8 +59,12 @@ def _export_module(model, optimize: bool, up_mode: str = "transposed"):
     return m if isinstance(model, SRModel) else _Clamped(m)
 
 
-def ort_session(path, threads: int | None = None, optimization: str = "all"):
-    """An ONNX Runtime CPU session for ``path`` (``threads`` intra-op threads; None = runtime default)."""
+def ort_session(path, threads: int | None = None, optimization: str = "all", spinning: bool = False):
+    """An ONNX Runtime CPU session for ``path`` (``threads`` intra-op threads; None = runtime default).
+
+    ``spinning=False`` stops ORT's worker threads from busy-waiting between runs (its default), which on
+    a small machine takes the cores away from everything else, PyTorch included.
+    """
     ort = require("onnxruntime", _HINT, purpose="running ONNX models")
     so = ort.SessionOptions()
     so.graph_optimization_level = {
@@ -72,6 +77,9 @@ def ort_session(path, threads: int | None = None, optimization: str = "all"):
         so.intra_op_num_threads = int(threads)
         so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    if not spinning:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
 
 

@@ -2,7 +2,7 @@
 
 :func:`optimize_for_inference` returns a NEW module (the model handed in is not touched) that computes
 the same function as ``model.eval()`` up to float rounding (tested: max abs difference < 1e-4 on the
-[0, 1] outputs; in float64 the two agree to ~1e-10, so every rewrite below is exact algebra).
+[0, 1] outputs; in float64 the two agree to ~1e-12 relative, so every rewrite below is exact algebra).
 What it does to SPARNet / SPARNetHD:
 
 * **Conv -> BatchNorm folding.** Every ``ConvLayer`` is reflection pad -> conv -> norm -> act. Eval BN
@@ -10,27 +10,26 @@ What it does to SPARNet / SPARNetHD:
   ``BN(conv(x; W))`` is ``conv(x; W * s) + t`` (folded in float64, stored in the model's dtype).
 * **Pre-activation BN** (FAU: BN -> act -> conv) cannot cross the nonlinearity into the conv; it
   becomes the per-channel affine ``addcmul(t, x, s)`` (which is all eval BN is), the act in place.
-* **Nearest x2 upsampling + reflection pad + 3x3 conv -> one 2x2 "sub-pixel" conv.** A pixel of the
-  2x nearest-upsampled image sees only 2x2 distinct input pixels, so the 3x3 conv on the upsampled
-  image is, for each output phase (a, b) in {0,1}^2, a 2x2 conv on the low-resolution image whose taps
-  are sums of the 3x3 taps. Reflection padding after nearest upsampling equals replicate padding
-  before it, so the four phases are one ``conv2d(replicate_pad(x), W4)`` with ``4 * cout`` 2x2 filters
-  at low resolution (16/36 of the multiply-adds; no upsampled or padded full-size tensor), then
-  interleaved. In the hourglass the interleave is fused with ``skip + up`` (added into ``skip``).
+* **Nearest x2 upsampling + reflection pad + 3x3 conv at low resolution.** Reflection padding after
+  nearest upsampling equals replicate padding before it, and a pixel of the upsampled image sees only
+  2x2 distinct input pixels, so the layer is one conv on ``replicate_pad(x)`` whose taps are sums of the
+  3x3 taps: a transposed conv with a 4x4 kernel and stride 2 (``up_mode='transposed'``, default;
+  per axis the taps are ``w2, w1+w2, w0+w1, w0``) or, equivalently, a 2x2 conv with ``4 * cout``
+  filters whose four phase outputs are interleaved (``'subpixel'``; in the hourglass the interleave is
+  fused with ``skip + up``). Either way 16/36 of the multiply-adds and no upsampled/padded full-size
+  tensor.
 * **Shared padding.** Reflection padding commutes with per-pixel ops, so a FAU pads its input once for
   its shortcut conv and (through the pre-activation affine + act) for ``conv1``; each hourglass level
   pads once for its ``skip`` and ``down`` convs.
-* **oneDNN convolutions with pre-packed weights and fused activations** (CPU, float32): the weights
-  are reordered once into oneDNN's blocked layout (eager ``conv2d`` reorders them on every call) and
-  LeakyReLU / ReLU / the attention sigmoid run as the conv's post-op.
-* **channels_last** (NHWC) activations: oneDNN's native layout, no per-call activation reorders.
+* **channels_last** (NHWC) activations and weights: oneDNN's native layout, no per-call reorders.
 * **Spectral norm** (SPARNetHD) is materialised: in eval its weight is ``W / sigma(u, v)`` with the
   stored ``u, v``, computed once. InstanceNorm depends on the input and is kept.
-* Identity shortcuts / norms / activations disappear; ``shortcut + h * attention`` is one ``addcmul``;
-  the PIL-bicubic input upsampling keeps its two matmuls with the weight matrices as buffers.
+* Identity shortcuts / norms / activations disappear; ``shortcut + h * attention`` is one in-place
+  ``addcmul``; the PIL-bicubic input upsampling keeps its two matmuls, weight matrices as buffers.
 
-The optional ``jit=True`` path additionally traces the result and runs ``torch.jit.freeze`` +
-``torch.jit.optimize_for_inference``; see :func:`optimize_for_inference` for what was measured.
+Options measured and left off by default (see :func:`optimize_for_inference`): calling oneDNN directly
+with pre-packed weights and fused activations (``mkldnn=True``) and TorchScript
+``freeze`` + ``optimize_for_inference`` (``jit=True``).
 
 Use the returned module under ``torch.inference_mode()`` (its parameters have ``requires_grad=False``).
 """
@@ -49,14 +48,26 @@ __all__ = ["optimize_for_inference", "OptimizedSR", "OptimizedBody", "OptimizedF
            "OptimizedConv", "mkldnn_available"]
 
 
-def mkldnn_available() -> bool:
-    """Whether oneDNN's fused, pre-packed convolution op can be used in this torch build."""
+def _has_op(name: str) -> bool:
     try:
-        return bool(torch.backends.mkldnn.is_available()
-                    and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+        getattr(torch.ops.mkldnn, name)
+        return True
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def mkldnn_available() -> bool:
+    """Whether oneDNN's fused, pre-packed convolution ops can be used in this torch build."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and _has_op("_convolution_pointwise")
                     and hasattr(torch._C._nn, "mkldnn_reorder_conv2d_weight"))
     except Exception:  # pragma: no cover - exotic builds
         return False
+
+
+def _mkldnn_transposed_available() -> bool:
+    return mkldnn_available() and _has_op("_convolution_transpose_pointwise") \
+        and _has_op("_reorder_convolution_transpose_weight")
 
 
 def _functional() -> bool:
@@ -160,8 +171,8 @@ def _interleave_functional(y: torch.Tensor, c: int) -> torch.Tensor:
     """Export-friendly interleave: Slice x4 -> Concat -> Reshape -> Transpose -> Reshape."""
     h, w = y.shape[-2] - 1, y.shape[-1] - 1
     ph = [y[:, p * c:(p + 1) * c, a:a + h, b:b + w] for p, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1)))]
-    z = torch.stack(ph, 1).reshape(-1, 2, 2, c, h, w)  # n, a, b, c, h, w
-    return z.permute(0, 3, 4, 1, 5, 2).reshape(-1, c, 2 * h, 2 * w)
+    z = torch.stack(ph, 2).reshape(-1, 4 * c, h, w)  # channel k*4 + (2a + b)
+    return F.pixel_shuffle(z, 2)
 
 
 # ----------------------------------------------------------------------------------------- layers
@@ -228,7 +239,8 @@ class OptimizedConv(nn.Module):
         self.act_in_conv = self.norm is None
         self.act = act.tiled(4) if (self.mode == "subpixel" and self.act_in_conv) else act
         self.post_sigmoid = False
-        self.use_mkldnn = bool(opts.mkldnn) and conv.groups == 1 and conv.dilation == (1, 1)
+        self.use_mkldnn = bool(opts.mkldnn) and conv.groups == 1 and conv.dilation == (1, 1) and (
+            self.mode != "transposed" or _mkldnn_transposed_available())
         self._packed = None  # (key, oneDNN-packed weight): made on first use, never pickled/copied
 
     def __getstate__(self):
@@ -436,9 +448,13 @@ class OptimizedFAU(nn.Module):
             s = x if self.shortcut is None else self.shortcut(x)
             h = self.conv1(self.preact(x))
         h = self.conv2(h)
+        if _functional():
+            return s + h if self.attn is None else torch.addcmul(s, h, self.attn(h))
         if self.attn is None:
-            return s + h
-        return torch.addcmul(s, h, self.attn(h))
+            return h.add_(s)  # h is a fresh tensor; s may be the caller's x
+        if self.shortcut is None:
+            return torch.addcmul(s, h, self.attn(h))
+        return s.addcmul_(h, self.attn(h))
 
 
 class OptimizedBody(nn.Module):
@@ -477,12 +493,16 @@ class OptimizedSR(SRModel):
         self.global_skip = bool(getattr(model, "global_skip", False))
         self.net = OptimizedBody(model.net, opts)
         like = next(model.parameters())
-        self.register_buffer("up_h", torch.tensor(weight_matrix(self.lr_size, self.hr_size, "bicubic"),
-                                                  dtype=like.dtype, device=like.device), persistent=False)
-        self.register_buffer("up_wt", self.up_h.t().contiguous(), persistent=False)
+        up_h = up_wt = None
+        if self.lr_size != self.hr_size:
+            up_h = torch.tensor(weight_matrix(self.lr_size, self.hr_size, "bicubic"), dtype=like.dtype,
+                                device=like.device)
+            up_wt = up_h.t().contiguous()
+        self.register_buffer("up_h", up_h, persistent=False)
+        self.register_buffer("up_wt", up_wt, persistent=False)
 
     def upsample_input(self, lr):
-        if self.lr_size == self.hr_size:
+        if self.up_h is None:
             return lr
         return torch.matmul(self.up_h, torch.matmul(lr, self.up_wt))
 
@@ -577,25 +597,34 @@ class _JitSR(nn.Module):
 
 
 def _jit_freeze(model: nn.Module, example: torch.Tensor):
-    with torch.no_grad():
+    import warnings
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings on Python shape checks; jit deprecation notices
         traced = torch.jit.trace(model, example, check_trace=False)
         return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
 
 
 # ----------------------------------------------------------------------------------------- API
 def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_last: bool | None = None,
-                           jit: bool = False, mkldnn: bool | None = None, up_mode: str = "transposed",
+                           jit: bool = False, mkldnn: bool = False, up_mode: str = "transposed",
                            example: torch.Tensor | None = None) -> nn.Module:
     """A new eval-mode module computing ``model.eval()``'s function faster; ``model`` is not modified.
 
-    ``fold_bn``      fold eval BatchNorm into the preceding convs (pre-activation BN into an affine).
-    ``subpixel``     nearest-x2 + pad + 3x3 conv as one 2x2 conv with 4x the filters at low resolution.
-    ``mkldnn``       oneDNN convs with pre-packed weights and fused activations (None: on, where the
-                     torch build has them and the model is float32 on the CPU).
-    ``channels_last`` NHWC activations (None: on with ``mkldnn`` on the CPU, where it was measured faster).
-    ``jit``          also trace + ``torch.jit.freeze`` + ``torch.jit.optimize_for_inference`` (off by
-                     default: measured no faster than the eager optimised path here; ``example`` is the
-                     tracing input, by default one random LR face).
+    ``fold_bn``       fold eval BatchNorm into the preceding convs (pre-activation BN into an affine).
+    ``up_mode``       how nearest-x2 + reflect pad + 3x3 conv is computed: ``'transposed'`` (one
+                      stride-2 transposed conv at low resolution), ``'subpixel'`` (one 2x2 conv with 4x
+                      the filters + interleave) or ``'nearest'`` (as in the model).
+    ``channels_last`` NHWC activations and weights (None: on for float32 CPU models).
+    ``mkldnn``        call oneDNN directly with pre-packed weights and the activation fused into the
+                      conv (float32 CPU only; ignored where this torch build lacks the ops).
+    ``jit``           also trace + ``torch.jit.freeze`` + ``torch.jit.optimize_for_inference`` (needs
+                      an ``example`` LR batch, by default one random face; the result keeps the eager
+                      optimised copy as ``.eager``).
+
+    Defaults are what measured fastest on a 2-core AVX2 CPU (benchmarks/bench_inference.py
+    --ablation, SPARNet batch 1, eager 388 ms): BN folding 1.11x, + low-resolution up-convs 1.33x,
+    + channels_last 1.58x; ``mkldnn`` and ``jit`` were no faster (``jit`` slower) and stay off.
 
     SPARNet / SPARNetHD become an :class:`OptimizedSR`; other modules get a deep copy with their
     ``ConvLayer``s optimised and ``Conv2d -> BatchNorm2d`` pairs in ``nn.Sequential``s folded.
@@ -604,13 +633,11 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
 
     p = next(model.parameters(), None)
     on_cpu_f32 = p is None or (p.device.type == "cpu" and p.dtype == torch.float32)
-    if mkldnn is None:
-        mkldnn = on_cpu_f32 and mkldnn_available()
     if channels_last is None:
-        channels_last = bool(mkldnn)
+        channels_last = on_cpu_f32
     if up_mode not in UP_MODES:
         raise ValueError(f"up_mode must be one of {UP_MODES}, got {up_mode!r}")
-    opts = _Opts(fold_bn=fold_bn, up_mode=up_mode, mkldnn=bool(mkldnn) and on_cpu_f32,
+    opts = _Opts(fold_bn=fold_bn, up_mode=up_mode, mkldnn=bool(mkldnn) and on_cpu_f32 and mkldnn_available(),
                  channels_last=bool(channels_last))
     was_training = model.training
     model.eval()

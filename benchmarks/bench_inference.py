@@ -1,0 +1,195 @@
+"""CPU inference speed of registry models: eager vs the optimised path vs ONNX Runtime, in one run.
+
+    python benchmarks/bench_inference.py [--models sparnet sparnet-tiny] [--all] [--repeats 7]
+                                         [--threads N] [--ablation] [--no-onnx]
+
+For every preset with 16x16 input (``--all`` adds sparnethd, 512 px) and random weights:
+
+* eager      ``model.eval()`` forward under ``torch.no_grad()`` (the plain PyTorch path)
+* optimised  :func:`facesr.inference.optimize.optimize_for_inference` under ``torch.inference_mode()``
+* ORT        the ONNX export (:func:`facesr.inference.export.export_onnx`) in ONNX Runtime's CPU
+             provider, same number of threads
+
+Latency at batch 1 and throughput at batch 16, median of ``--repeats`` rounds after warm-up; in each
+round every path runs once, in turn (the order rotating), so that load from other processes hits all
+of them alike; ONNX Runtime runs without spinning threads, which would otherwise steal the cores from the
+PyTorch paths. The
+speed-ups are ratios within the run. ``--ablation`` adds, at batch 1, the optimised path built up one
+step at a time (BN folding only; + up-convs at low resolution; + channels_last = the default), the
+alternatives that were measured and not kept (sub-pixel instead of transposed up-convs; oneDNN called
+directly with pre-packed weights and fused activations; TorchScript freeze of the plain graph and of
+the optimised one). Writes benchmarks/results/inference.md and prints it.
+
+OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless set): on a machine shared with
+another job, spin-waiting 2-thread PyTorch ran the same forward anywhere from 0.4 s to 9 s, which makes
+ratios meaningless; passive waiting costs little and applies to every path alike.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the first torch import
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+import facesr  # noqa: E402
+from facesr.checkpoint import hardware  # noqa: E402
+from facesr.inference.optimize import optimize_for_inference  # noqa: E402
+from facesr.registry import list_presets  # noqa: E402
+
+
+def _loadavg() -> str:
+    try:
+        return "/".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def _ort(model, tmp: Path, threads: int):
+    try:
+        from facesr.inference.export import export_onnx, ort_session
+    except ImportError:
+        return None
+    try:
+        path = tmp / f"{id(model)}.onnx"
+        export_onnx(model, path, check=False)
+        sess = ort_session(path, threads=threads)
+    except ImportError as e:  # onnx / onnxruntime missing (MissingDependencyError)
+        print(f"ONNX Runtime skipped: {e}", file=sys.stderr)
+        return None
+
+    def run(x):
+        return torch.from_numpy(sess.run(["sr"], {"lr": x.numpy()})[0])
+
+    return run
+
+
+def _timed(paths: dict, x: torch.Tensor, repeats: int, warmup: int):
+    """Median seconds per call of each path and its max abs difference to the first (eager)."""
+    outs = {}
+    with torch.inference_mode():
+        for name, fn in paths.items():
+            for _ in range(warmup):
+                outs[name] = fn(x)
+        ref = outs[next(iter(paths))]
+        diffs = {k: float((v - ref).abs().max()) for k, v in outs.items()}
+        times = {k: [] for k in paths}
+        names = list(paths)
+        for i in range(repeats):
+            for name in names[i % len(names):] + names[:i % len(names)]:  # rotate the order every round
+                t = time.perf_counter()
+                paths[name](x)
+                times[name].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}, diffs
+
+
+def bench_model(name: str, args, tmp: Path) -> list[dict]:
+    torch.manual_seed(0)
+    model = facesr.build(name).eval()
+    opt = optimize_for_inference(model)
+
+    def eager(x):
+        with torch.no_grad():
+            return model(x)
+
+    paths = {"eager": eager, "optimised": opt}
+    ort = None if args.no_onnx else _ort(model, tmp, torch.get_num_threads())
+    if ort is not None:
+        paths["ORT"] = ort
+    rows = []
+    for batch, reps in ((1, args.repeats), (16, args.repeats16)):
+        x = torch.rand(batch, 3, model.lr_size, model.lr_size, generator=torch.Generator().manual_seed(batch))
+        paths_b = dict(paths)
+        if args.ablation and batch == 1:
+            paths_b.update({
+                "fold BN only": optimize_for_inference(model, up_mode="nearest", channels_last=False),
+                "+ low-res up-convs": optimize_for_inference(model, channels_last=False),
+                "+ channels_last (= optimised)": optimize_for_inference(model),
+                "  sub-pixel instead of transposed": optimize_for_inference(model, up_mode="subpixel"),
+                "  + oneDNN packed weights, fused act": optimize_for_inference(model, mkldnn=True),
+                "TorchScript freeze (plain graph)": optimize_for_inference(
+                    model, fold_bn=False, up_mode="nearest", channels_last=False, jit=True),
+                "TorchScript freeze (optimised)": optimize_for_inference(model, jit=True),
+            })
+        med, diffs = _timed(paths_b, x, reps, args.warmup)
+        for k in paths_b:
+            rows.append({"model": name, "batch": batch, "path": k, "s": med[k], "diff": diffs[k],
+                         "speedup": med["eager"] / med[k], "repeats": reps})
+        print(f"{name} batch {batch}: " + ", ".join(f"{k} {med[k] * 1e3:.1f} ms" for k in paths_b), file=sys.stderr)
+    return rows
+
+
+def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
+    lines = [f"# CPU inference: eager vs optimised vs ONNX Runtime", "",
+             f"{hardware()}; {torch.get_num_threads()} intra-op threads (ORT the same), "
+             f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}; "
+             f"load average (1/5/15 min) {load0} at start, {load1} at end. Random weights; "
+             f"median of {args.repeats} rounds at batch 1 and {args.repeats16} at batch 16 after {args.warmup} "
+             f"warm-up calls; in each round all paths run in turn. Speed-ups are ratios within this run.", "",
+             "```", cmd, "```", "",
+             "eager = `model.eval()` under `torch.no_grad()`; optimised = `optimize_for_inference(model)` under "
+             "`torch.inference_mode()`; ORT = `export_onnx(model)` in ONNX Runtime (CPU). max|diff| is against "
+             "eager on the [0, 1] output.", "",
+             "| model | batch | eager ms | optimised ms | ORT ms | optimised speed-up | ORT speed-up | "
+             "eager img/s | optimised img/s | ORT img/s | max abs diff opt / ORT |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    keyed = {(r["model"], r["batch"], r["path"]): r for r in rows}
+    for (model, batch) in dict.fromkeys((r["model"], r["batch"]) for r in rows):
+        e, o, t = (keyed.get((model, batch, p)) for p in ("eager", "optimised", "ORT"))
+        ms = lambda r: f"{r['s'] * 1e3:.1f}" if r else "-"  # noqa: E731
+        ips = lambda r: f"{batch / r['s']:.2f}" if r else "-"  # noqa: E731
+        sp = lambda r: f"**{r['speedup']:.2f}x**" if r else "-"  # noqa: E731
+        dd = f"{o['diff']:.1e} / " + (f"{t['diff']:.1e}" if t else "-")
+        lines.append(f"| {model} | {batch} | {ms(e)} | {ms(o)} | {ms(t)} | {sp(o)} | {sp(t)} | {ips(e)} | {ips(o)} | "
+                     f"{ips(t)} | {dd} |")
+    abl = [r for r in rows if r["path"] not in ("eager", "optimised", "ORT")]
+    if abl:
+        lines += ["", "Ablation at batch 1 (the first three rows add one step each; indented rows are variants of "
+                  "the optimised path; speed-up vs eager):", "",
+                  "| model | path | ms | speed-up | max abs diff |", "|---|---|---|---|---|"]
+        for r in abl:
+            lines.append(f"| {r['model']} | {r['path']} | {r['s'] * 1e3:.1f} | {r['speedup']:.2f}x | {r['diff']:.1e} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", nargs="+", default=None, help="registry names (default: every 16x16 preset)")
+    ap.add_argument("--all", action="store_true", help="include presets with other input sizes (sparnethd)")
+    ap.add_argument("--repeats", type=int, default=9, help="timed rounds at batch 1")
+    ap.add_argument("--repeats16", type=int, default=3, help="timed rounds at batch 16")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0, help="intra-op threads (default: torch's)")
+    ap.add_argument("--ablation", action="store_true", help="also time each optimisation step at batch 1")
+    ap.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
+    ap.add_argument("-o", "--output", default=str(Path(__file__).parent / "results" / "inference.md"))
+    a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    models = a.models or [p.name for p in list_presets() if a.all or p.lr_size == 16]
+    warnings.filterwarnings("ignore")
+    cmd = "python benchmarks/bench_inference.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    load0 = _loadavg()
+    rows = []
+    Path(a.output).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, m in enumerate(models):
+            rows += bench_model(m, a, Path(tmp))
+            text = render(rows, a, cmd.strip(), load0, _loadavg())
+            if i + 1 < len(models):  # partial results survive an interrupted run
+                text += f"\n(partial: {i + 1} of {len(models)} models done)\n"
+            Path(a.output).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

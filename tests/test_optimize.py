@@ -1,0 +1,235 @@
+"""facesr.inference.optimize (fast inference copy) and facesr.inference.export (ONNX + ORT check)."""
+import copy
+import importlib.util
+import math
+
+import pytest
+import torch
+
+import facesr
+from facesr.inference.optimize import OptimizedSR, mkldnn_available, optimize_for_inference
+from facesr.models.sparnet import SPARNet, SPARNetBody
+
+TINY = {"channels": [4, 8, 8, 8], "res_depth": 1, "hg_mid": 4}
+TOL = 1e-4  # max abs difference allowed on the [0, 1] outputs
+HAS_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
+
+
+def _perturb(model: torch.nn.Module, seed: int = 0, gain: float = 0.6, forwards: int = 3) -> torch.nn.Module:
+    """Non-trivial weights: convs ~ N(0, gain^2 / fan_in), random BN affine / PReLU slopes, and BN running
+    statistics from a few training-mode forwards (so folding has real mean/var to fold)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                w = getattr(m, "weight_orig", m.weight)
+                w.copy_(torch.randn(w.shape, generator=g) * gain / math.sqrt(w[0].numel()))
+                if m.bias is not None:
+                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+            elif isinstance(m, (torch.nn.BatchNorm2d, torch.nn.InstanceNorm2d)) and m.weight is not None:
+                m.weight.copy_(1.0 + 0.3 * torch.randn(m.weight.shape, generator=g))
+                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
+            elif isinstance(m, torch.nn.PReLU):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.4)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.momentum = None  # cumulative average over the forwards below
+    model.train()
+    lr = getattr(model, "lr_size", 16)
+    with torch.no_grad():
+        for _ in range(forwards):
+            model(torch.rand(2, 3, lr, lr, generator=g))
+    for bn in bns:
+        bn.momentum = 0.1
+    return model.eval()
+
+
+def _lr(n=2, seed=1, size=16):
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("preset", ["sparnet", "sparnet-3d", "sparnet-baseline", "sparnet-prelu"])
+def test_optimized_equals_eager(preset):
+    model = _perturb(facesr.build(preset, **TINY))
+    x = _lr()
+    with torch.inference_mode():
+        ref = model(x)
+        ref_body = model.net(model.upsample_input(x) * 2 - 1)
+        assert float(ref.std()) > 0.05, "test weights too weak to tell outputs apart"
+        for kw in ({}, {"up_mode": "subpixel"}, {"up_mode": "nearest"}, {"channels_last": False},
+                   {"mkldnn": True}, {"mkldnn": True, "up_mode": "subpixel"},
+                   {"mkldnn": True, "up_mode": "subpixel", "channels_last": False}):
+            opt = optimize_for_inference(model, **kw)
+            out = opt(x)
+            assert out.shape == ref.shape
+            assert float((out - ref).abs().max()) <= TOL, (preset, kw)
+            body = opt.net(opt.upsample_input(x) * 2 - 1)
+            assert float((body - ref_body).abs().max()) <= 1e-5 * max(1.0, float(ref_body.abs().max())), kw
+
+
+def test_rewrites_are_exact_in_float64():
+    """Every rewrite is algebra: in float64 the optimised copy matches to ~1e-12 even with weights large
+    enough that float32 rounding alone would show."""
+    for preset in ("sparnet", "sparnet-prelu", "sparnet-3d"):
+        model = _perturb(facesr.build(preset, **TINY), gain=1.4).double()
+        x = _lr().double()
+        with torch.inference_mode():
+            ref = model.net(model.upsample_input(x) * 2 - 1)
+            for mode in ("subpixel", "transposed"):
+                opt = optimize_for_inference(model, up_mode=mode)
+                out = opt.net(opt.upsample_input(x) * 2 - 1)
+                assert out.dtype == torch.float64
+                assert float((out - ref).abs().max()) <= 1e-9 * float(ref.abs().max()), (preset, mode)
+
+
+def test_original_model_untouched():
+    model = _perturb(facesr.build("sparnet", **TINY))
+    model.train()
+    before = copy.deepcopy(model.state_dict())
+    modules = [type(m) for m in model.modules()]
+    opt = optimize_for_inference(model)
+    assert model.training  # mode restored
+    assert [type(m) for m in model.modules()] == modules
+    after = model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert isinstance(opt, OptimizedSR) and not opt.training
+    assert not any(p.requires_grad for p in opt.parameters())
+    assert not set(map(id, opt.parameters())) & set(map(id, model.parameters()))
+    assert (opt.lr_size, opt.hr_size, opt.scale) == (16, 128, 8)
+    assert opt.facesr_meta["preset"] == "sparnet"
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in opt.modules())  # all folded
+    model.eval()
+    with torch.inference_mode():
+        for n in (1, 3):  # weights packed for the first batch size serve any other
+            x = _lr(n, seed=n)
+            assert float((opt(x) - model(x)).abs().max()) <= TOL
+        twin = copy.deepcopy(opt)  # oneDNN-packed weights are a cache, not state: the copy still works
+        assert torch.equal(twin(x), opt(x))
+
+
+def test_attention_maps_and_input_check():
+    model = _perturb(facesr.build("sparnet", **TINY))
+    opt = optimize_for_inference(model)
+    x = _lr()
+    ref, got = model.attention_maps(x), opt.attention_maps(x)
+    assert len(ref) == len(got) == 7
+    assert all(float((a - b).abs().max()) <= TOL for a, b in zip(ref, got))
+    with pytest.raises(ValueError, match="16x16"):
+        opt(torch.rand(1, 3, 32, 32))
+
+
+def test_full_size_sparnet_equals_eager():
+    torch.manual_seed(0)
+    model = facesr.build("sparnet").eval()
+    x = _lr(1)
+    with torch.inference_mode():
+        ref = model(x)
+        out = optimize_for_inference(model)(x)
+    assert float((out - ref).abs().max()) <= TOL
+
+
+def test_instance_norm_and_spectral_norm_body():
+    """SPARNetHD's layers: InstanceNorm is kept, spectral norm is materialised with its u, v."""
+    body = SPARNetBody(size=64, min_feat=16, channels=[4, 8, 8], res_depth=1, norm="in", spectral=True,
+                       hg_mid=4, hg_depths=[2, 1, 1, 2, 3])
+    _perturb(body, forwards=0)
+    body.train()
+    with torch.no_grad():
+        for _ in range(3):  # power iterations move u, v away from their init
+            body(torch.randn(1, 3, 64, 64))
+    body.eval()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.inference_mode():
+        ref = body(x)
+        for mode in ("subpixel", "transposed"):
+            out = optimize_for_inference(body, up_mode=mode)(x)
+            assert float((out - ref).abs().max()) <= 1e-5 * max(1.0, float(ref.abs().max())), mode
+
+
+def test_jit_path():
+    model = _perturb(facesr.build("sparnet", **TINY))
+    x = _lr(3)
+    opt = optimize_for_inference(model, jit=True, mkldnn=False, channels_last=False)
+    with torch.inference_mode():
+        assert float((opt(x) - model(x)).abs().max()) <= TOL
+    assert opt.lr_size == 16 and opt.hr_size == 128
+
+
+def test_generic_module_fold():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1, bias=False), torch.nn.BatchNorm2d(8),
+                              torch.nn.ReLU(), torch.nn.Conv2d(8, 3, 3, padding=1), torch.nn.BatchNorm2d(3))
+    _perturb(net, forwards=0)
+    net.train()
+    with torch.no_grad():
+        net(torch.randn(4, 3, 8, 8))
+    net.eval()
+    opt = optimize_for_inference(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in opt.modules())
+    x = torch.randn(2, 3, 8, 8)
+    with torch.inference_mode():
+        assert float((opt(x) - net(x)).abs().max()) <= 1e-5
+
+
+def test_mkldnn_flag_reported():
+    assert isinstance(mkldnn_available(), bool)
+
+
+# ----------------------------------------------------------------------------------------- ONNX
+@pytest.mark.skipif(not HAS_ORT, reason="onnx / onnxruntime not installed")
+@pytest.mark.parametrize("optimize", [True, False])
+def test_onnx_export_matches_pytorch(tmp_path, optimize):
+    import onnx
+    from facesr.inference.export import export_onnx, ort_session
+
+    model = _perturb(facesr.build("sparnet-prelu" if optimize else "sparnet", **TINY))
+    path = tmp_path / "m.onnx"
+    res = export_onnx(model, path, optimize=optimize)
+    assert res["checked"] and res["ok"], res
+    assert set(res["diffs"]) == {1, 3} and res["max_abs_diff"] <= TOL
+    g = onnx.load(str(path)).graph
+    assert [i.name for i in g.input] == ["lr"] and [o.name for o in g.output] == ["sr"]
+    dims = g.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, 16, 16]
+    # any batch size, output clamped to [0, 1]
+    x = _lr(5, seed=7)
+    out = ort_session(path).run(["sr"], {"lr": x.numpy()})[0]
+    with torch.inference_mode():
+        ref = model(x).numpy()
+    assert out.shape == (5, 3, 128, 128) and out.min() >= 0 and out.max() <= 1
+    assert float(abs(out - ref).max()) <= TOL
+
+
+@pytest.mark.skipif(not HAS_ORT, reason="onnx / onnxruntime not installed")
+def test_export_cli(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from facesr.inference.export_cli import add_export_parser
+
+    ap = argparse.ArgumentParser(prog="facesr")
+    add_export_parser(ap.add_subparsers(dest="cmd"))
+    real_build = facesr.build
+    monkeypatch.setattr(facesr, "build", lambda name, **kw: real_build(name, **{**TINY, **kw}))
+    out = tmp_path / "tiny.onnx"
+    args = ap.parse_args(["export", "-m", "sparnet", "-o", str(out), "--random-weights"])
+    assert args.fn(args) == 0 and out.is_file()
+    printed = capsys.readouterr().out
+    assert "ONNX Runtime" in printed and "OK" in printed
+    for argv, msg in ((["-m", "sparnet", "-o", str(tmp_path / "x.txt"), "--random-weights"], ".onnx"),
+                      (["-m", "no-such-model", "-o", str(tmp_path / "x.onnx"), "--random-weights"], "unknown model"),
+                      (["-m", "sparnet", "-o", str(tmp_path / "x.onnx"), "--opset", "9", "--random-weights"],
+                       "opset")):
+        args = ap.parse_args(["export", *argv])
+        assert args.fn(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("facesr: error:") and msg in err and "\n" not in err
+
+
+def test_export_without_onnx_is_one_line_error(tmp_path, monkeypatch):
+    import sys
+
+    from facesr.errors import MissingDependencyError
+    from facesr.inference.export import export_onnx
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ModuleNotFoundError
+    with pytest.raises(MissingDependencyError, match=r"facesr\[onnx\]"):
+        export_onnx(SPARNet(**TINY).eval(), tmp_path / "m.onnx")
