@@ -120,10 +120,12 @@ def run_benchmark(models: Sequence[str], data_dirs: Sequence[str], out_dir, prot
     face_off = _face_metrics_available() if face else "disabled"
     if face and face_off:
         notes.append(f"landmark/identity metrics skipped: {face_off}")
-    costs = {m: model_cost(n) for m, n in nets.items()} if cost else {}
-    rows, per_image = [], {}
     t0 = time.time()
+    costs = {m: model_cost(n) for m, n in nets.items()} if cost else {}
+    notes.append(f"cost measurement took {time.time() - t0:.0f} s")
+    rows, per_image = [], {}
     for d in data_dirs:
+        t_set = time.time()
         test = load_test_set(d, max_images=max_images)
         res = run_eval(nets, test, [protocol], degradation="bicubic", lr_size=lr_size)
         if face and not face_off:
@@ -154,6 +156,7 @@ def run_benchmark(models: Sequence[str], data_dirs: Sequence[str], out_dir, prot
             fig = attention_figure(net, [deg(h) for h in test.hr[:4]])
             if fig is not None:
                 write_image(out / f"attention_{Path(m).stem}_{test.name}.png", fig)
+        notes.append(f"{test.name}: {len(test.hr)} faces in {time.time() - t_set:.0f} s")
     elapsed = time.time() - t0
     notes += _plots(rows, per_image, out)
     md = results_markdown(rows, protocol, costs, command, notes, elapsed)
