@@ -528,17 +528,9 @@ class OptimizedSR(SRModel):
         return ((y + 1.0) * 0.5).clamp(0.0, 1.0)
 
     def attention_maps(self, lr) -> list[torch.Tensor]:
-        units = self.net.attention_units()
-        for u in units:
-            u.attn.keep_map = True
-        try:
-            with torch.no_grad():
-                self.forward(lr)
-            return [u.attn.last_map for u in units]
-        finally:
-            for u in units:
-                u.attn.keep_map = False
-                u.attn.last_map = None
+        from ..models.sparnet import collect_attention_maps
+
+        return collect_attention_maps(self, lr)
 
 
 # ----------------------------------------------------------------------------------------- generic

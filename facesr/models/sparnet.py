@@ -186,17 +186,22 @@ class SPARNet(SRModel):
 
     def attention_maps(self, lr) -> list[torch.Tensor]:
         """Run ``lr`` through the network and return every FAU's attention map (N x C x h x w)."""
-        units = self.net.attention_units()
+        return collect_attention_maps(self, lr)
+
+
+def collect_attention_maps(model, lr) -> list[torch.Tensor]:
+    """Forward ``lr`` through ``model`` (whose ``net`` is a SPARNet body) keeping each FAU's map."""
+    units = model.net.attention_units()
+    for u in units:
+        u.attn.keep_map = True
+    try:
+        with torch.no_grad():
+            model.forward(lr)
+        return [u.attn.last_map for u in units]
+    finally:
         for u in units:
-            u.attn.keep_map = True
-        try:
-            with torch.no_grad():
-                self.forward(lr)
-            return [u.attn.last_map for u in units]
-        finally:
-            for u in units:
-                u.attn.keep_map = False
-                u.attn.last_map = None
+            u.attn.keep_map = False
+            u.attn.last_map = None
 
 
 class SPARNetHD(SRModel):
