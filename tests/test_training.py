@@ -117,3 +117,15 @@ def test_ema_averages_buffers():
     assert float(ema.module[0].weight) == pytest.approx(0.5 * w0 + 0.5)
     assert float(ema.module[1].running_mean) == pytest.approx(0.5 * 0.0 + 0.5 * 2.0)
     assert ema.decay_at(0) == pytest.approx(0.1)
+
+
+def test_init_from_a_model_file(face_folder, tmp_path):
+    import facesr
+    from facesr.checkpoint import save_model
+
+    src = facesr.build("sparnet", **TINY_SPARNET)
+    torch.nn.init.constant_(src.net.tail.conv.bias, 0.25)
+    p = save_model(src, tmp_path / "init.safetensors", src.facesr_meta)
+    cfg = tiny_cfg(face_folder, tmp_path, model={"name": "sparnet", "settings": TINY_SPARNET, "init": str(p)})
+    tr = make_trainer(cfg)
+    assert torch.equal(tr.model.net.tail.conv.bias, torch.full((3,), 0.25))

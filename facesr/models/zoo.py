@@ -44,7 +44,7 @@ register_preset(Preset("sparnet-tiny", "sparnet",
                         "global_skip": True},
                        "SPARNet-family x8 for CPUs: FAU + 2-D hourglass attention, 16-128 channels, 8 body units, "
                        "global bicubic skip",
-                       weights="sparnet_tiny_lfw.safetensors", config="sparnet_tiny_lfw.yaml", crop="lfw", **_sr8))
+                       weights="sparnet_tiny_default.safetensors", config="sparnet_tiny.yaml", crop="lfw", **_sr8))
 register_preset(Preset("sparnethd", "sparnethd", {"attention": "spar"},
                        "SPARNetHD generator, 512 px blind face restoration (IN + spectral norm)",
                        lr_size=512, hr_size=512, paper=SPARNET_PAPER, crop="fsrnet_aligned5",

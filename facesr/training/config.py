@@ -36,7 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "auto",
     "output_dir": "runs",
-    "model": {"name": None, "settings": {}},
+    "model": {"name": None, "settings": {}, "init": None},  # init: a .safetensors file to start from
     "data": {"train": copy.deepcopy(_DATASET), "val": copy.deepcopy(_DATASET)},
     "train": {
         "batch_size": 16,
@@ -142,7 +142,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 
 def resolve_config_path(path) -> Path:
-    """A config file path, or the name of a bundled config (``sparnet_tiny_lfw`` or ``...yaml``)."""
+    """A config file path, or the name of a bundled config (``sparnet_tiny`` or ``...yaml``)."""
     p = Path(path)
     if p.is_file():
         return p

@@ -134,6 +134,10 @@ class Trainer:
         self.seed_everything(int(cfg["seed"]))
         self.preset = registry.get_preset(cfg["model"]["name"])
         self.model = registry.build(cfg["model"]["name"], **cfg["model"]["settings"]).to(self.device)
+        if cfg["model"]["init"] and not resume:
+            from ..checkpoint import read_weights
+
+            self.model.load_state_dict(read_weights(cfg["model"]["init"]))
         self.setup_precision()
         self.step = 0
         self.best = {"psnr": -1.0, "step": -1}
