@@ -149,8 +149,13 @@ def cmd_train(args) -> int:
     from .training.trainer import make_trainer
 
     cfg = load_config(args.config, args.overrides)
+    from .training.distributed import shutdown
+
     tr = make_trainer(cfg, resume=args.resume, progress=not args.quiet)
     res = tr.fit(steps=args.steps)
+    shutdown(tr.dist)
+    if not tr.dist.is_main:
+        return 0
     print(f"run {tr.run_dir}: step {tr.step}" + (f", val PSNR {res['psnr']:.3f} dB SSIM {res['ssim']:.4f}"
                                                  if res else ""))
     return 0

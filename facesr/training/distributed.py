@@ -70,5 +70,8 @@ def broadcast_object(obj, info: DistInfo):
 
 
 def shutdown(info: DistInfo) -> None:
+    """Leave the process group together: a rank that tears gloo down while another still talks to it can
+    abort ("terminate called without an active exception")."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
