@@ -68,7 +68,8 @@ def _out_path(src: Path, in_root: Path | None, out: Path, ext: str | None) -> Pa
 
 def cmd_sr(args) -> int:
     from .data.io import list_images, read_image, write_image
-    from .inference.sr import resolve_model, super_resolve
+    from .data.resize import pil_resize
+    from .inference.sr import resolve_model, super_resolve, to_lr
     from .inference.visual import comparison_grid
 
     src = Path(args.input)
@@ -88,9 +89,6 @@ def cmd_sr(args) -> int:
             dst = Path(args.output) if single_file_out else _out_path(f, in_root, out_dir, args.ext)
             write_image(dst, sr)
             if args.compare:
-                from .inference.sr import to_lr
-                from .data.resize import pil_resize
-
                 lr = to_lr(img, model.lr_size)
                 grid = comparison_grid([[lr, pil_resize(lr, model.hr_size, "bicubic"), sr]],
                                        ["input (LR)", "bicubic", "facesr"], cell=model.hr_size)

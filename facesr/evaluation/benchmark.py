@@ -129,9 +129,11 @@ def run_benchmark(models: Sequence[str], data_dirs: Sequence[str], out_dir, prot
         test = load_test_set(d, max_images=max_images)
         res = run_eval(nets, test, [protocol], degradation="bicubic", lr_size=lr_size)
         if face and not face_off:
+            from .face_metrics import face_metrics
+
             hr_cache: dict = {}
             for r in res:
-                r.metrics["face"] = face_metrics_cached(r.outputs, test.hr, hr_cache)
+                r.metrics["face"] = face_metrics(r.outputs, test.hr, hr_cache)
         per_image[test.name] = {r.method: r.metrics[protocol]["psnr_per_image"] for r in res}
         for r in res:
             m = r.metrics[protocol]
@@ -172,32 +174,6 @@ def run_benchmark(models: Sequence[str], data_dirs: Sequence[str], out_dir, prot
     (out / "results.json").write_text(json.dumps({"rows": rows, "protocol": protocol, "notes": notes}, indent=1,
                                                  default=float))
     return {"rows": rows, "markdown": md, "notes": notes, "seconds": elapsed}
-
-
-def face_metrics_cached(srs, hrs, cache: dict) -> dict:
-    """:func:`face_metrics.face_metrics` that computes each HR face's box/landmarks/embedding once."""
-    from ..priors import dlib_models as dm
-    from .face_metrics import _detect_reference_box, auc, cosine_similarity, frechet_distance, nme
-
-    nmes, sims, dists, e_srs, e_hrs = [], [], [], [], []
-    for i, (sr, hr) in enumerate(zip(srs, hrs)):
-        if i not in cache:
-            box = _detect_reference_box(hr)
-            lm = dm.landmarks68(hr, box)
-            cache[i] = (box, lm, dm.face_descriptor(hr, lm))
-        box, lm_hr, e_hr = cache[i]
-        lm_sr = dm.landmarks68(sr, box)
-        e_sr = dm.face_descriptor(sr, lm_sr)
-        nmes.append(nme(lm_sr, lm_hr))
-        sims.append(cosine_similarity(e_sr, e_hr))
-        dists.append(float(np.linalg.norm(e_sr - e_hr)))
-        e_srs.append(e_sr)
-        e_hrs.append(e_hr)
-    out = {"nme": float(np.mean(nmes)), "auc10": 100.0 * auc(nmes, 0.1), "identity": float(np.mean(sims)),
-           "id_dist": float(np.mean(dists)), "same_id": 100.0 * float(np.mean(np.asarray(dists) < 0.6))}
-    if len(e_srs) > 2:
-        out["fid_dlib"] = frechet_distance(np.stack(e_srs), np.stack(e_hrs))
-    return out
 
 
 def _fmt(v, spec):

@@ -40,8 +40,7 @@ def load_test_set(path, hr_size: int = 128, max_images: int = 0, progress: bool 
     if not files:
         raise FacesrError(f"no images in {img_dir}")
     crop = CropPolicy("none", 0, hr_size)
-    name = root.name if img_dir is root else root.name
-    return TestSet(name, files, [load_hr(f, crop) for f in files])
+    return TestSet(root.name, files, [load_hr(f, crop) for f in files])
 
 
 @dataclass

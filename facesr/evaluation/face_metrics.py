@@ -73,34 +73,35 @@ def _detect_reference_box(hr: np.ndarray):
     return (w * m, h * m, w * (1 - m), h * (1 - m))
 
 
-def face_metrics(srs, hrs, landmarks: bool = True, identity: bool = True) -> dict:
-    """Landmark NME/AUC@10% and identity similarity of SR faces against their HR faces (dlib models).
+def face_metrics(srs, hrs, cache: dict | None = None) -> dict:
+    """Landmark NME/AUC@10% and identity of SR faces against their HR faces (dlib models).
 
     The same face box (found on HR) is given to the landmark predictor for SR and HR, so the score
-    measures the recovered face structure, not detection luck.
+    measures the recovered face structure, not detection luck. ``cache`` (a dict kept across methods)
+    holds each HR face's box, landmarks and embedding so they are computed once per test set.
     """
     from ..priors import dlib_models as dm
 
-    nmes, sims, emb_sr, emb_hr = [], [], [], []
-    for sr, hr in zip(srs, hrs):
-        box = _detect_reference_box(hr)
-        lm_hr = dm.landmarks68(hr, box)
+    cache = {} if cache is None else cache
+    nmes, sims, dists, e_srs, e_hrs = [], [], [], [], []
+    for i, (sr, hr) in enumerate(zip(srs, hrs)):
+        if i not in cache:
+            box = _detect_reference_box(hr)
+            lm = dm.landmarks68(hr, box)
+            cache[i] = (box, lm, dm.face_descriptor(hr, lm))
+        box, lm_hr, e_hr = cache[i]
         lm_sr = dm.landmarks68(sr, box)
-        if landmarks:
-            nmes.append(nme(lm_sr, lm_hr))
-        if identity:
-            e_sr, e_hr = dm.face_descriptor(sr, lm_sr), dm.face_descriptor(hr, lm_hr)
-            emb_sr.append(e_sr)
-            emb_hr.append(e_hr)
-            sims.append(cosine_similarity(e_sr, e_hr))
-    out = {}
-    if landmarks:
-        out.update({"nme": float(np.mean(nmes)), "auc10": 100.0 * auc(nmes, 0.1), "nme_per_image": nmes})
-    if identity:
-        out["identity"] = float(np.mean(sims))
-        out["identity_per_image"] = sims
-        if len(emb_sr) > 2:
-            out["fid_dlib"] = frechet_distance(np.stack(emb_sr), np.stack(emb_hr))
+        e_sr = dm.face_descriptor(sr, lm_sr)
+        nmes.append(nme(lm_sr, lm_hr))
+        sims.append(cosine_similarity(e_sr, e_hr))
+        dists.append(float(np.linalg.norm(e_sr - e_hr)))
+        e_srs.append(e_sr)
+        e_hrs.append(e_hr)
+    out = {"nme": float(np.mean(nmes)), "auc10": 100.0 * auc(nmes, 0.1), "identity": float(np.mean(sims)),
+           "id_dist": float(np.mean(dists)), "same_id": 100.0 * float(np.mean(np.asarray(dists) < 0.6)),
+           "nme_per_image": nmes, "identity_per_image": sims}
+    if len(e_srs) > 2:
+        out["fid_dlib"] = frechet_distance(np.stack(e_srs), np.stack(e_hrs))
     return out
 
 

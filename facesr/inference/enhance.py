@@ -64,7 +64,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import FacesrError, ImageReadError
-from .align import CROP_SPECS, _KINDS, _spec, crop_transform, warp_affine
+from .align import CROP_SPECS, _spec, crop_transform, warp_affine
 from .paste import match_color, paste_faces, photo_to_output, upscale_background
 
 __all__ = ["EnhanceResult", "Summary", "enhance", "enhance_paths", "crop_spec_for", "DEFAULT_DET_MAX_SIDE"]

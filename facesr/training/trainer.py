@@ -24,7 +24,7 @@ import torch
 
 from .. import registry
 from ..checkpoint import git_commit, hardware, save_model
-from ..data.datasets import CropPolicy, EpochSampler, PairDataset, build_cache, identity_split, open_cache
+from ..data.datasets import CropPolicy, EpochSampler, collate, PairDataset, build_cache, identity_split, open_cache
 from ..data.degrade import make_degradation
 from ..data.io import list_images
 from ..errors import ConfigError, require
@@ -310,10 +310,8 @@ class Trainer:
         n = len(self.val_set) if max_images is None else min(max_images, len(self.val_set))
         bs = 16
         for s in range(0, n, bs):
-            pairs = [self.val_set.item(i) for i in range(s, min(n, s + bs))]
-            lr = torch.from_numpy(np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2).astype(np.float32) / 255)
-            hr = torch.from_numpy(np.stack([p[1] for p in pairs]).transpose(0, 3, 1, 2).astype(np.float32) / 255)
-            acc.update(model(lr.to(self.device)).clamp(0, 1).cpu(), hr)
+            b = collate([self.val_set.item(i) for i in range(s, min(n, s + bs))])
+            acc.update(model(b["lr"].to(self.device)).clamp(0, 1).cpu(), b["hr"])
         model.train(was)
         res = acc.compute()
         return {"psnr": float(res["psnr"]), "ssim": float(res["ssim"])}
