@@ -163,6 +163,59 @@ def test_paste_leaves_background_far_from_faces():
     assert np.abs(out2.astype(int) - bg.astype(int)).mean() < 2.0
 
 
+# ------------------------------------------------------------------ face-size policy (no dlib)
+def test_face_modes_thresholds():
+    from facesr.inference.enhance import face_modes
+
+    net = argparse.Namespace(lr_size=16, hr_size=128)
+    assert face_modes([8, 16.4, 16.6, 40, 63.4, 63.6, 400], net) == \
+        ["sr", "sr", "fused", "fused", "fused", "kept", "kept"]
+    assert face_modes([8, 60, 400], net, fusion=False) == ["sr"] * 3
+
+
+def test_fuse_detail_keeps_the_photo_band():
+    from facesr.data.resize import pil_resize
+    from facesr.inference.paste import fuse_detail
+
+    rng = np.random.default_rng(0)
+    photo = pil_resize(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), 128, "bicubic")  # a 32 px face
+    restored = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)  # detail of its own at every scale
+    assert np.array_equal(fuse_detail(restored, photo, 130, 16), photo)  # the photo has it all
+    assert np.array_equal(fuse_detail(restored, photo, 12, 16), restored)  # the model saw it all
+    out = fuse_detail(restored, photo, 32, 16)
+
+    def low(a):
+        return pil_resize(a, 32, "bicubic").astype(np.float64)
+
+    # at the photo's own resolution the result is the photo (up to the resampler), not the model output
+    # (white noise as the "model output" is the worst case for the bicubic band split)
+    assert np.abs(low(out) - low(photo)).mean() < 0.2 * np.abs(low(restored) - low(photo)).mean()
+    # above it, the result carries the model's detail
+    hi_out = out.astype(np.float64) - pil_resize(pil_resize(out, 32, "bicubic"), 128, "bicubic")
+    hi_res = restored.astype(np.float64) - pil_resize(pil_resize(restored, 32, "bicubic"), 128, "bicubic")
+    assert np.corrcoef(hi_out.ravel(), hi_res.ravel())[0, 1] > 0.9
+
+
+def test_fusion_beats_bicubic_and_the_model_alone():
+    """The shipped model on the bundled sample face shown at 24 px: fused > bicubic > model fed 16 px."""
+    from facesr.data.io import read_image
+    from facesr.data.resize import pil_resize
+    from facesr.inference.paste import fuse_detail
+    from facesr.inference.sr import super_resolve
+    from facesr.registry import ASSETS
+
+    hr = read_image(ASSETS / "sample_face_hr128.png")
+
+    def psnr(a):
+        return 10 * np.log10(255.0 ** 2 / np.mean((a.astype(np.float64) - hr) ** 2))
+
+    x = pil_resize(hr, 24, "bicubic")
+    bic = pil_resize(x, 128, "bicubic")
+    sr = super_resolve([x], "default")[0]
+    fused = fuse_detail(sr, bic, 24, 16)
+    assert psnr(fused) > psnr(bic) + 0.3 and psnr(fused) > psnr(sr) + 0.3
+
+
 # ------------------------------------------------------------------ enhance() with dlib
 @needs_dlib
 def test_enhance_astronaut_one_face(astronaut, tiny_model):
@@ -175,6 +228,18 @@ def test_enhance_astronaut_one_face(astronaut, tiny_model):
     assert r.final.shape == (1024, 1024, 3) and r.final.dtype == np.uint8
     assert r.cropped_faces[0].shape == r.restored_faces[0].shape == (128, 128, 3)
     assert r.landmarks[0].shape == (68, 2) and r.affines[0].shape == (2, 3)
+    # the face crop is ~140 px >= half the model's 128 px output: kept, the final shows the plain upscale
+    assert r.modes == ["kept"] and 128 < r.crop_sides[0] < 160
+    bg = upscale_background(astronaut, 2)
+    assert np.array_equal(r.final, bg) and np.array_equal(r.restored_faces[0], r.cropped_faces[0])
+    assert any("kept as the upscaled photo shows them" in w for w in r.warnings)
+    r_sr = enhance(astronaut, model=tiny_model, fusion=False)  # the model output pasted whatever the size
+    assert r_sr.modes == ["sr"] and not np.array_equal(r_sr.final, bg)
+    # a smaller copy: the face is ~40 px, between the model's input size and half its output -> fused
+    from facesr.data.resize import pil_resize
+
+    r_small = enhance(pil_resize(astronaut, 150, "bicubic"), model=tiny_model)
+    assert r_small.modes == ["fused"] and 16 < r_small.crop_sides[0] < 64
     # the mission patch on the suit is a weak detection in some crops (score ~0.13); a threshold removes it
     r2 = enhance(astronaut[:, :400], model=tiny_model, det_upsample=0, det_threshold=0.3)
     assert r2.num_faces == 1

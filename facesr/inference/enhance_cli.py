@@ -46,7 +46,7 @@ def cmd_enhance(args) -> int:
         only_center_face=args.only_center_face, min_face_size=args.min_face_size,
         det_threshold=args.det_threshold, det_upsample=args.det_upsample, cnn=args.cnn, aligned=args.aligned,
         color_match=not args.no_color_match, draw_box=args.draw_box, device=args.device,
-        batch_size=args.batch_size, progress=not args.quiet, quiet=args.quiet)
+        batch_size=args.batch_size, fusion=not args.no_fusion, progress=not args.quiet, quiet=args.quiet)
     if not args.quiet:
         print(summary.line())
     return 0 if summary.ok else 1
@@ -82,6 +82,10 @@ def add_enhance_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_pos_int, default=16, help="faces per model batch (default 16)")
     p.add_argument("--skip-existing", action="store_true", help="skip photos whose final/ output exists")
     p.add_argument("--no-color-match", action="store_true", help="paste restored faces without colour matching")
+    p.add_argument("--no-fusion", action="store_true",
+                   help="paste the model output for every face; by default faces larger than the model's input "
+                        "keep the detail the photo has (model detail added above it) and faces at least the "
+                        "model's output size are left as they are")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, notes or summary")
     p.set_defaults(fn=cmd_enhance)
     return p
