@@ -7,8 +7,8 @@ For every preset with 16x16 input (``--all`` adds sparnethd, 512 px) and random 
 
 * eager      ``model.eval()`` forward under ``torch.no_grad()`` (the plain PyTorch path)
 * optimised  :func:`facesr.inference.optimize.optimize_for_inference` under ``torch.inference_mode()``
-* ORT        the ONNX export (:func:`facesr.inference.export.export_onnx`) in ONNX Runtime's CPU
-             provider, same number of threads
+* ORT        the ``onnxruntime`` inference back-end (:class:`facesr.inference.runtime.OrtSR`: the
+             optimised graph exported to ONNX, run by ONNX Runtime's CPU provider), same number of threads
 
 Latency at batch 1 and throughput at batch 16, median of ``--repeats`` rounds after warm-up; in each
 round every path runs once, in turn (the order rotating), so that load from other processes hits all
@@ -33,7 +33,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the first to
 import argparse  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -53,23 +52,15 @@ def _loadavg() -> str:
         return "n/a"
 
 
-def _ort(model, tmp: Path, threads: int):
+def _ort(model, threads: int):
+    """The onnxruntime back-end exactly as facesr runs it (facesr.inference.runtime.OrtSR)."""
+    from facesr.inference.runtime import inference_model
+
     try:
-        from facesr.inference.export import export_onnx, ort_session
-    except ImportError:
-        return None
-    try:
-        path = tmp / f"{id(model)}.onnx"
-        export_onnx(model, path, check=False)
-        sess = ort_session(path, threads=threads)
+        return inference_model(model, "onnxruntime", threads=threads)
     except ImportError as e:  # onnx / onnxruntime missing (MissingDependencyError)
         print(f"ONNX Runtime skipped: {e}", file=sys.stderr)
         return None
-
-    def run(x):
-        return torch.from_numpy(sess.run(["sr"], {"lr": x.numpy()})[0])
-
-    return run
 
 
 def _timed(paths: dict, x: torch.Tensor, repeats: int, warmup: int):
@@ -91,7 +82,7 @@ def _timed(paths: dict, x: torch.Tensor, repeats: int, warmup: int):
     return {k: statistics.median(v) for k, v in times.items()}, diffs
 
 
-def bench_model(name: str, args, tmp: Path) -> list[dict]:
+def bench_model(name: str, args) -> list[dict]:
     torch.manual_seed(0)
     model = facesr.build(name).eval()
     opt = optimize_for_inference(model)
@@ -101,7 +92,7 @@ def bench_model(name: str, args, tmp: Path) -> list[dict]:
             return model(x)
 
     paths = {"eager": eager, "optimised": opt}
-    ort = None if args.no_onnx else _ort(model, tmp, torch.get_num_threads())
+    ort = None if args.no_onnx else _ort(model, torch.get_num_threads())
     if ort is not None:
         paths["ORT"] = ort
     rows = []
@@ -128,7 +119,7 @@ def bench_model(name: str, args, tmp: Path) -> list[dict]:
 
 
 def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
-    lines = [f"# CPU inference: eager vs optimised vs ONNX Runtime", "",
+    lines = ["# CPU inference: eager vs optimised vs ONNX Runtime", "",
              f"{hardware()}; {torch.get_num_threads()} intra-op threads (ORT the same), "
              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}; "
              f"load average (1/5/15 min) {load0} at start, {load1} at end. Random weights; "
@@ -136,8 +127,9 @@ def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
              f"warm-up calls; in each round all paths run in turn. Speed-ups are ratios within this run.", "",
              "```", cmd, "```", "",
              "eager = `model.eval()` under `torch.no_grad()`; optimised = `optimize_for_inference(model)` under "
-             "`torch.inference_mode()`; ORT = `export_onnx(model)` in ONNX Runtime (CPU). max|diff| is against "
-             "eager on the [0, 1] output.", "",
+             "`torch.inference_mode()` (backend `torch`); ORT = the `onnxruntime` back-end "
+             "(`inference_model(model, 'onnxruntime')`: the optimised graph in ONNX Runtime, CPU). max|diff| is "
+             "against eager on the [0, 1] output.", "",
              "| model | batch | eager ms | optimised ms | ORT ms | optimised speed-up | ORT speed-up | "
              "eager img/s | optimised img/s | ORT img/s | max abs diff opt / ORT |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -180,13 +172,12 @@ def main(argv=None):
     load0 = _loadavg()
     rows = []
     Path(a.output).parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, m in enumerate(models):
-            rows += bench_model(m, a, Path(tmp))
-            text = render(rows, a, cmd.strip(), load0, _loadavg())
-            if i + 1 < len(models):  # partial results survive an interrupted run
-                text += f"\n(partial: {i + 1} of {len(models)} models done)\n"
-            Path(a.output).write_text(text)
+    for i, m in enumerate(models):
+        rows += bench_model(m, a)
+        text = render(rows, a, cmd.strip(), load0, _loadavg())
+        if i + 1 < len(models):  # partial results survive an interrupted run
+            text += f"\n(partial: {i + 1} of {len(models)} models done)\n"
+        Path(a.output).write_text(text)
     print(text)
     return 0
 

@@ -76,27 +76,46 @@ def cmd_sr(args) -> int:
     files = list_images(src, recursive=args.recursive)
     if not files:
         raise FacesrError(f"no images found in {src}")
-    model = resolve_model(args.model, args.device)
+    from .inference.runtime import inference_model
+
+    model = inference_model(resolve_model(args.model, args.device), args.backend)
     single_file_out = src.is_file() and Path(args.output).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp",
                                                                             ".webp", ".tif", ".tiff")
     out_dir = Path(args.output).parent if single_file_out else Path(args.output)
     in_root = src if src.is_dir() else None
     done = failed = 0
-    for f in _progress(files, desc="super-resolving", unit="img", enabled=len(files) > 1 and not args.quiet):
-        try:
-            img = read_image(f)
-            sr = super_resolve([img], model, batch_size=1)[0]
-            dst = Path(args.output) if single_file_out else _out_path(f, in_root, out_dir, args.ext)
-            write_image(dst, sr)
-            if args.compare:
-                lr = to_lr(img, model.lr_size)
-                grid = comparison_grid([[lr, pil_resize(lr, model.hr_size, "bicubic"), sr]],
-                                       ["input (LR)", "bicubic", "facesr"], cell=model.hr_size)
-                write_image(dst.with_name(dst.stem + "_cmp.png"), grid)
-            done += 1
-        except FacesrError as e:
-            failed += 1
-            print(f"facesr: skipped {f}: {e}", file=sys.stderr)
+    bs = max(1, int(args.batch_size))
+    bar = None
+    if len(files) > 1 and not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(files), desc="super-resolving", unit="img", dynamic_ncols=True)
+    for start in range(0, len(files), bs):  # batches of faces through the model; a bad file skips alone
+        batch = []
+        for f in files[start:start + bs]:
+            try:
+                batch.append((f, read_image(f)))
+            except FacesrError as e:
+                failed += 1
+                print(f"facesr: skipped {f}: {e}", file=sys.stderr)
+        srs = super_resolve([img for _, img in batch], model, batch_size=bs) if batch else []
+        for (f, img), sr in zip(batch, srs):
+            try:
+                dst = Path(args.output) if single_file_out else _out_path(f, in_root, out_dir, args.ext)
+                write_image(dst, sr)
+                if args.compare:
+                    lr = to_lr(img, model.lr_size)
+                    grid = comparison_grid([[lr, pil_resize(lr, model.hr_size, "bicubic"), sr]],
+                                           ["input (LR)", "bicubic", "facesr"], cell=model.hr_size)
+                    write_image(dst.with_name(dst.stem + "_cmp.png"), grid)
+                done += 1
+            except FacesrError as e:
+                failed += 1
+                print(f"facesr: skipped {f}: {e}", file=sys.stderr)
+        if bar is not None:
+            bar.update(len(files[start:start + bs]))
+    if bar is not None:
+        bar.close()
     if not args.quiet:
         print(f"{done} image(s) written to {out_dir}" + (f", {failed} failed" if failed else ""))
     return 1 if failed else 0
@@ -223,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", action="store_true", help="also count parameters (builds every model)")
     p.set_defaults(fn=cmd_models)
 
+    from .inference.enhance_cli import _pos_int, add_backend_argument
+
     p = sub.add_parser("sr", help="super-resolve face crops (a file or a folder)")
     p.add_argument("-i", "--input", required=True)
     p.add_argument("-o", "--output", required=True, help="output folder (or file, for one input file)")
@@ -231,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recursive", action="store_true")
     p.add_argument("--compare", action="store_true", help="also write NAME_cmp.png: LR | bicubic | SR")
     p.add_argument("--ext", default=None, help="output extension, e.g. .png (default: same as input)")
+    p.add_argument("--batch-size", type=_pos_int, default=16, help="faces per model batch (default 16)")
+    add_backend_argument(p)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_sr)
 

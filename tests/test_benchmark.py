@@ -1,6 +1,5 @@
 import csv
 
-import pytest
 
 import facesr
 from facesr.checkpoint import save_model

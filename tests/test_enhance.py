@@ -323,7 +323,7 @@ def test_cli_bad_inputs(bad_inputs, tmp_path, tiny_model, capsys, monkeypatch):
     import facesr.inference.enhance as enh
 
     # the CLI loads models by name: serve the tiny untrained SPARNet under a test name
-    monkeypatch.setitem(enh._MODELS, ("tiny-test", "cpu"), tiny_model)
+    monkeypatch.setitem(enh._MODELS, ("tiny-test", "cpu", "auto"), tiny_model)
     out = tmp_path / "out"
     # --det-threshold 0.3: at 0, dlib also reports the astronaut's mission patch here (score ~0.13)
     argv = ["-i", str(bad_inputs), "-o", str(out), "-m", "tiny-test", "--det-upsample", "0",

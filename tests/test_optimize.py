@@ -233,3 +233,38 @@ def test_export_without_onnx_is_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ModuleNotFoundError
     with pytest.raises(MissingDependencyError, match=r"facesr\[onnx\]"):
         export_onnx(SPARNet(**TINY).eval(), tmp_path / "m.onnx")
+
+
+# ----------------------------------------------------------------------------------------- back-ends
+@pytest.mark.parametrize("backend", ["eager", "torch", "auto", "onnxruntime"])
+def test_inference_backends_match_eager(backend):
+    if backend == "onnxruntime" and not HAS_ORT:
+        pytest.skip("onnx / onnxruntime not installed")
+    from facesr.inference.runtime import inference_model
+    from facesr.inference.sr import super_resolve
+
+    model = _perturb(facesr.build("sparnet", **TINY))
+    model.facesr_meta = {"arch": "sparnet", "crop": "lfw"}
+    fast = inference_model(model, backend)
+    assert fast.lr_size == 16 and fast.hr_size == 128 and not fast.training
+    assert getattr(fast, "facesr_meta", {}).get("crop") == "lfw"  # enhance reads the crop from it
+    for n in (1, 3):
+        x = _lr(n, seed=n)
+        with torch.inference_mode():
+            ref, out = model(x), fast(x)
+        assert out.shape == ref.shape and float((out - ref).abs().max()) <= TOL
+    # the uint8 path callers use: at most one grey level apart (rounding at .5)
+    imgs = [(_lr(1, seed=9)[0].permute(1, 2, 0).numpy() * 255).astype("uint8")]
+    a, b = super_resolve(imgs, model)[0], super_resolve(imgs, fast)[0]
+    assert abs(a.astype(int) - b.astype(int)).max() <= 1
+    if backend == "onnxruntime":
+        with pytest.raises(ValueError, match="N x 3 x 16 x 16"):
+            fast(torch.rand(1, 3, 32, 32))
+
+
+def test_unknown_backend_is_a_clear_error():
+    from facesr.errors import FacesrError
+    from facesr.inference.runtime import inference_model
+
+    with pytest.raises(FacesrError, match="onnxruntime"):
+        inference_model(facesr.build("sparnet", **TINY), "tensorrt")

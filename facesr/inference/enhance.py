@@ -165,9 +165,13 @@ def face_modes(sides: Sequence[float], net, fusion: bool = True) -> list[str]:
 
 
 # ------------------------------------------------------------------ models and crop specs
-def _get_model(model, device: str):
+def _get_model(model, device: str, backend: str = "auto"):
+    """The model to run: names and files are loaded once per (name, device, back-end) and put behind
+    ``backend`` (:mod:`facesr.inference.runtime`); a module is used as it is unless a back-end is named."""
+    from .runtime import inference_model
+
     if isinstance(model, (str, bytes, os.PathLike)):
-        key = (os.fspath(model) if not isinstance(model, bytes) else model.decode(), str(device))
+        key = (os.fspath(model) if not isinstance(model, bytes) else model.decode(), str(device), backend)
         hit = _MODELS.get(key)
         if hit is None:
             with _MODEL_LOCK:
@@ -175,12 +179,12 @@ def _get_model(model, device: str):
                 if hit is None:
                     from .sr import resolve_model
 
-                    hit = resolve_model(key[0], device)
+                    hit = inference_model(resolve_model(key[0], device), backend)
                     _MODELS[key] = hit
         return hit
     if not hasattr(model, "lr_size") or not hasattr(model, "hr_size"):
         raise TypeError("model must be a registry name, a model file or a facesr SR module (with lr_size/hr_size)")
-    return model
+    return model if backend == "auto" else inference_model(model, backend)
 
 
 def crop_spec_for(model, crop=None) -> dict:
@@ -393,6 +397,7 @@ def enhance(image, model="default", upscale: float = 2, only_center_face: bool =
             min_face_size: float = 0, det_threshold: float = 0.0, det_upsample: int | None = None, cnn: bool = False,
             aligned: bool = False, color_match=True, draw_box: bool = False, device: str = "cpu",
             batch_size: int = 16, crop=None, bg_upsampler: Callable | None = None, fusion: bool = True,
+            backend: str = "auto",
             det_max_side: int | None = DEFAULT_DET_MAX_SIDE,
             max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS) -> EnhanceResult:
     """Super-resolve every face in ``image`` and paste it back into the upscaled photo.
@@ -405,12 +410,13 @@ def enhance(image, model="default", upscale: float = 2, only_center_face: bool =
     ``color_match``: ``True``/``"lowfreq"``, ``"meanstd"`` or ``False``. ``crop``: override the crop spec
     (a dict or a ``CROP_SPECS`` key). ``bg_upsampler(img, scale)``: upscales the background instead of PIL
     bicubic. ``fusion``: the face-size policy of the module docstring (``False``: paste the model output
-    for every face). Other options: see the module docstring. A photo with no face gives ``final`` = the
+    for every face). ``backend``: how the model runs (:mod:`facesr.inference.runtime`; ``"auto"``: models
+    named by string run optimised, a module is used as it is). Other options: see the module docstring. A photo with no face gives ``final`` = the
     upscaled photo and a warning.
     """
     _check_args(upscale, batch_size)
     img = _check_image(image)
-    net = _get_model(model, device)
+    net = _get_model(model, device, backend)
     warnings = []
     if getattr(net, "training", False):
         warnings.append("the model is in training mode; call .eval() on it for correct results")
@@ -467,7 +473,8 @@ def enhance_paths(inputs, out_dir, model="default", *, upscale: float = 2, recur
                   det_upsample: int | None = None, cnn: bool = False, aligned: bool = False, color_match=True,
                   draw_box: bool = False, device: str = "cpu", batch_size: int = 16, crop=None,
                   bg_upsampler: Callable | None = None, det_max_side: int | None = DEFAULT_DET_MAX_SIDE,
-                  max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS, fusion: bool = True, progress: bool = True,
+                  max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS, fusion: bool = True,
+                  backend: str = "auto", progress: bool = True,
                   quiet: bool = False, stream=None) -> Summary:
     """Enhance image files and folders (``inputs``: a path or a list of paths) into ``out_dir``.
 
@@ -490,7 +497,7 @@ def enhance_paths(inputs, out_dir, model="default", *, upscale: float = 2, recur
     plan = _plan_outputs(inputs, recursive)
     if not plan:
         raise ImageReadError(f"no images found in {', '.join(str(p) for p in inputs)}")
-    net = _get_model(model, device)
+    net = _get_model(model, device, backend)
     spec = crop_spec_for(net, crop)
     if not aligned:
         from ..priors.dlib_models import preload

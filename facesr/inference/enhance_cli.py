@@ -37,6 +37,14 @@ def _pos_int(s: str) -> int:
     return v
 
 
+def add_backend_argument(p: argparse.ArgumentParser) -> None:
+    from .runtime import BACKENDS
+
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="how the model runs: torch (optimised PyTorch; = auto), onnxruntime (fastest on CPU for "
+                        "many faces; needs facesr[onnx]; ~1 s per million parameters to build), eager")
+
+
 def cmd_enhance(args) -> int:
     from .enhance import enhance_paths
 
@@ -46,7 +54,7 @@ def cmd_enhance(args) -> int:
         only_center_face=args.only_center_face, min_face_size=args.min_face_size,
         det_threshold=args.det_threshold, det_upsample=args.det_upsample, cnn=args.cnn, aligned=args.aligned,
         color_match=not args.no_color_match, draw_box=args.draw_box, device=args.device,
-        batch_size=args.batch_size, fusion=not args.no_fusion, progress=not args.quiet, quiet=args.quiet)
+        batch_size=args.batch_size, fusion=not args.no_fusion, backend=args.backend, progress=not args.quiet, quiet=args.quiet)
     if not args.quiet:
         print(summary.line())
     return 0 if summary.ok else 1
@@ -79,6 +87,7 @@ def add_enhance_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--ext", default="auto", help="final/ image extension: auto (as input), png, jpg, ...")
     p.add_argument("--suffix", default=None, help="suffix added to restored faces and final images")
     p.add_argument("--device", default="cpu")
+    add_backend_argument(p)
     p.add_argument("--batch-size", type=_pos_int, default=16, help="faces per model batch (default 16)")
     p.add_argument("--skip-existing", action="store_true", help="skip photos whose final/ output exists")
     p.add_argument("--no-color-match", action="store_true", help="paste restored faces without colour matching")

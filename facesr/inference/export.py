@@ -60,7 +60,8 @@ def _export_module(model, optimize: bool, up_mode: str = "transposed"):
 
 
 def ort_session(path, threads: int | None = None, optimization: str = "all", spinning: bool = False):
-    """An ONNX Runtime CPU session for ``path`` (``threads`` intra-op threads; None = runtime default).
+    """An ONNX Runtime CPU session for ``path`` (a file, or the model's bytes; ``threads`` intra-op
+    threads; None = runtime default).
 
     ``spinning=False`` stops ORT's worker threads from busy-waiting between runs (its default), which on
     a small machine takes the cores away from everything else, PyTorch included.
@@ -80,7 +81,8 @@ def ort_session(path, threads: int | None = None, optimization: str = "all", spi
     if not spinning:
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+    src = path if isinstance(path, (bytes, bytearray)) else str(path)
+    return ort.InferenceSession(src, sess_options=so, providers=["CPUExecutionProvider"])
 
 
 def export_onnx(model, path, opset: int = 17, check: bool = True, *, optimize: bool = True,

@@ -38,7 +38,8 @@ def super_resolve(images: Sequence[np.ndarray] | np.ndarray, model="default", de
         images = [images]
     lrs = [to_lr(np.asarray(im), net.lr_size) for im in images]
     out: list[np.ndarray] = []
-    dev = next(net.parameters()).device
+    first = next(net.parameters(), None)  # None: a parameterless wrapper (e.g. the onnxruntime back-end)
+    dev = first.device if first is not None else torch.device("cpu")
     with torch.inference_mode():
         for s in range(0, len(lrs), batch_size):
             chunk = np.stack(lrs[s:s + batch_size]).transpose(0, 3, 1, 2)

@@ -1,0 +1,95 @@
+"""Inference back-ends: one call turns a facesr SR model into the fastest module this machine can run.
+
+    net = facesr.load("sparnet")
+    fast = inference_model(net, backend="onnxruntime")   # or "torch" (optimised PyTorch), "eager", "auto"
+    sr = fast(lr)                                          # same contract: LR in [0, 1] -> SR in [0, 1]
+
+Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.eval()``, tested):
+
+* ``eager``        the model as it is, in eval mode.
+* ``torch``        :func:`facesr.inference.optimize.optimize_for_inference` (BatchNorm folded, up-convs at
+                   low resolution, channels_last): pure PyTorch, any device, builds in milliseconds.
+* ``onnxruntime``  the optimised graph exported to ONNX in memory and run by ONNX Runtime's CPU provider
+                   (:class:`OrtSR`). On the 2-core test machine it is the fastest CPU path for SPARNet
+                   (benchmarks/results/inference.md); building it (trace + export + session) takes about
+                   a second per million parameters, so it pays off from a handful of faces on. Needs
+                   ``pip install 'facesr[onnx]'``.
+* ``auto``         ``torch`` (cheap to build, always available; ask for ``onnxruntime`` explicitly when
+                   many faces are to be run on a CPU).
+
+:class:`OrtSR` is an ``nn.Module`` (so that callers treat it like any model) with ``lr_size``, ``hr_size``,
+``facesr_meta`` and ``backend`` attributes; it takes and returns CPU float tensors, any batch size.
+ONNX Runtime sessions are safe to call from several threads at once.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import torch
+
+from ..errors import FacesrError
+
+__all__ = ["BACKENDS", "OrtSR", "inference_model"]
+
+BACKENDS = ("auto", "eager", "torch", "onnxruntime")
+
+
+class OrtSR(torch.nn.Module):
+    """An SR model run by ONNX Runtime (CPU): LR ``N x 3 x lr x lr`` in [0, 1] -> SR in [0, 1]."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, model: torch.nn.Module, threads: int | None = None, opset: int = 17):
+        super().__init__()
+        from .export import _export_module, ort_session
+
+        self.lr_size = int(getattr(model, "lr_size", 16))
+        self.hr_size = int(getattr(model, "hr_size", self.lr_size))
+        if hasattr(model, "facesr_meta"):
+            self.facesr_meta = model.facesr_meta
+        p = next(model.parameters(), None)
+        if p is not None and (p.device.type != "cpu" or p.dtype != torch.float32):
+            raise FacesrError("the onnxruntime back-end runs float32 models on the CPU; use backend='torch' "
+                              f"for a model on {p.device} / {p.dtype}")
+        was_training = model.training
+        model.eval()
+        buf = io.BytesIO()
+        try:
+            net = _export_module(model, optimize=True).eval()
+            example = torch.rand(1, 3, self.lr_size, self.lr_size)
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tracer warnings about Python-side shape checks
+                torch.onnx.export(net, (example,), buf, dynamo=False, opset_version=int(opset),
+                                  input_names=["lr"], output_names=["sr"],
+                                  dynamic_axes={"lr": {0: "batch"}, "sr": {0: "batch"}}, do_constant_folding=True)
+        except (RuntimeError, ValueError, TypeError) as e:
+            raise FacesrError(f"cannot export the model for onnxruntime: {' '.join(str(e).split())[:300]}") \
+                from None
+        finally:
+            model.train(was_training)
+        self.session = ort_session(buf.getvalue(), threads=threads or torch.get_num_threads())
+
+    @property
+    def scale(self) -> int:
+        return self.hr_size // self.lr_size
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        if lr.ndim != 4 or lr.shape[1] != 3 or lr.shape[-1] != self.lr_size or lr.shape[-2] != self.lr_size:
+            raise ValueError(f"expected LR faces of shape N x 3 x {self.lr_size} x {self.lr_size}, "
+                             f"got {tuple(lr.shape)}")
+        x = lr.detach().to("cpu", torch.float32).contiguous().numpy()
+        return torch.from_numpy(self.session.run(["sr"], {"lr": x})[0])
+
+
+def inference_model(model: torch.nn.Module, backend: str = "auto", threads: int | None = None) -> torch.nn.Module:
+    """``model`` (eval mode) behind ``backend`` (see the module docstring); ``model`` is not modified."""
+    if backend not in BACKENDS:
+        raise FacesrError(f"unknown inference back-end {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "eager":
+        return model.eval()
+    if backend == "onnxruntime":
+        return OrtSR(model, threads=threads).eval()
+    from .optimize import optimize_for_inference
+
+    return optimize_for_inference(model)
