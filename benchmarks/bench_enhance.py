@@ -7,6 +7,7 @@ The photo is composed here: five real faces (regions around the faces dlib finds
 enlarged copy of one of those photos; without that data, five crops of scikit-image's astronaut on a
 smooth background are used instead. Stages are timed with enhance's own internals, one photo at a time
 (``--repeats`` runs after one warm-up, median each); "total" is a plain ``facesr.enhance(...)`` call.
+Runs twice: with the default face-size policy and with ``fusion=False`` (the model on every face).
 Writes benchmarks/results/enhance.md. Needs dlib (pip install 'facesr[faces]'); skips cleanly without it.
 The default model's weights are used if they ship, else the untrained ``sparnet-tiny`` network (the same
 computation). Another job on the cores (e.g. training) slows every number: the output says so.
@@ -81,6 +82,7 @@ def main(argv=None) -> int:
     ap.add_argument("--upscale", type=float, default=2.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's setting)")
+    ap.add_argument("--backend", default="auto", help="inference back-end (facesr.inference.runtime)")
     ap.add_argument("-o", "--output", default=str(HERE / "results" / "enhance.md"))
     a = ap.parse_args(argv)
 
@@ -107,58 +109,41 @@ def main(argv=None) -> int:
         net = facesr.build("sparnet-tiny" if a.model == "default" else a.model).eval()
         model_note = f"{net.facesr_meta['preset']} (untrained: no weights ship yet; same computation)"
 
+    from facesr.inference.runtime import inference_model
+
+    net = inference_model(net, a.backend)  # what `facesr enhance -m NAME` runs
     photo, source = compose_photo()
     spec = E.crop_spec_for(net)
-    opts = dict(aligned=False, only_center_face=False, min_face_size=0, det_threshold=0.0, det_upsample=1, cnn=False,
-                det_max_side=E.DEFAULT_DET_MAX_SIDE)
-    from facesr.priors.dlib_models import landmarks68
-    from facesr.inference.align import crop_transform, warp_affine
-
-    stages = {k: [] for k in ("detection", "alignment", "super-resolution", "paste-back", "total (facesr.enhance)")}
-    n_found = 0
-    for rep in range(a.repeats + 1):
-        t0 = time.perf_counter()
-        dets = E._detect(photo, opts["det_upsample"], opts["det_threshold"], False, opts["det_max_side"])
-        t1 = time.perf_counter()
-        lms = [landmarks68(photo, b) for b, _ in dets]
-        affs = [crop_transform(L, spec, net.hr_size) for L in lms]
-        crops = [warp_affine(photo, M, (net.hr_size, net.hr_size)) for M in affs]
-        t2 = time.perf_counter()
-        restored = E._sr(crops, net, "cpu", 16)
-        t3 = time.perf_counter()
-        prep = E._Prepared(photo, [b for b, _ in dets], [s for _, s in dets], lms, affs, crops, [])
-        res = E._finish(prep, restored, net, upscale=a.upscale, color_match=True, draw_box=False, bg_upsampler=None,
-                        max_output_pixels=E.DEFAULT_MAX_OUTPUT_PIXELS)
-        t4 = time.perf_counter()
-        full = facesr_enhance(photo, net, a.upscale)
-        t5 = time.perf_counter()
-        n_found = len(dets)
-        if rep == 0:
-            continue  # warm-up (model files load, caches fill)
-        for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
-            stages[k].append(v)
-        assert full.num_faces == n_found
-    med = {k: statistics.median(v) for k, v in stages.items()}
+    results = {fusion: _time_stages(E, photo, net, spec, a, fusion) for fusion in (True, False)}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     from facesr.checkpoint import hardware
 
+    n_found, res, _, _ = results[True]
     lines = [
         f"`facesr.enhance` on a 1920x1080 photo with 5 faces ({source}; face boxes 100-180 px), "
-        f"upscale {a.upscale:g} (output {res.final.shape[1]}x{res.final.shape[0]}), model {model_note}, "
-        f"HOG detector with 1 upsampling, crop spec `{spec.get('kind')}`, {torch.get_num_threads()} torch "
-        f"thread(s), {hardware()}. Median of {a.repeats} runs after one warm-up.", "",
+        f"upscale {a.upscale:g} (output {res.final.shape[1]}x{res.final.shape[0]}), model {model_note} "
+        f"(back-end {a.backend}), HOG detector with 1 upsampling, crop spec `{spec.get('kind')}`, "
+        f"{torch.get_num_threads()} torch thread(s), {hardware()}. Median of {a.repeats} runs after one warm-up.", "",
         f"Faces found: {n_found} of 5. Load average while measuring: {load:.1f} on {os.cpu_count()} cores"
-        + (" -- another job (the background training) was using the cores, so these times are inflated."
+        + (" -- another job was using the cores, so these times are inflated."
            if load > 0.5 * (os.cpu_count() or 1) else "."), "",
-        "```", f"python benchmarks/bench_enhance.py --model {a.model} --upscale {a.upscale:g} --repeats {a.repeats}",
+        "```", "python " + " ".join(["benchmarks/bench_enhance.py"] + (argv if argv is not None else sys.argv[1:])),
         "```", "",
-        "| stage | seconds | share of stages |", "|---|---|---|"]
-    stage_sum = sum(v for k, v in med.items() if not k.startswith("total"))
-    for k, v in med.items():
-        share = "" if k.startswith("total") else f"{100 * v / stage_sum:.0f}%"
-        lines.append(f"| {k} | {v:.3f} | {share} |")
-    lines += ["", "alignment = 68 landmarks + crop warp for all faces; paste-back = colour matching, bicubic "
-                  "background upscale and feathered blending of all faces."]
+        "Two runs: the default face-size policy (`fusion=True`; these faces' crops are >= 64 px, half the "
+        "model's output, so they are `kept` and the model is not run), and `fusion=False` / `--no-fusion` (the "
+        "model restores every face: the cost of the model itself).", "",
+        "| stage | default policy (s) | share | --no-fusion (s) | share |", "|---|---|---|---|---|"]
+    meds = {f: r[2] for f, r in results.items()}
+    sums = {f: sum(v for k, v in m.items() if not k.startswith("total")) for f, m in meds.items()}
+    for k in meds[True]:
+        cells = []
+        for f in (True, False):
+            v = meds[f][k]
+            cells += [f"{v:.3f}", "" if k.startswith("total") else f"{100 * v / sums[f]:.0f}%"]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    lines += ["", f"Face modes (default policy): {', '.join(results[True][3])}. alignment = 68 landmarks + crop "
+                  "warp for all faces; paste-back = colour matching / detail fusion, bicubic background upscale "
+                  "and feathered blending of all faces."]
     text = "\n".join(lines) + "\n"
     print(text)
     out = Path(a.output)
@@ -168,10 +153,38 @@ def main(argv=None) -> int:
     return 0
 
 
-def facesr_enhance(photo, net, upscale):
-    import facesr.inference.enhance as E
+def _time_stages(E, photo, net, spec, a, fusion: bool):
+    """(faces found, last result, {stage: median seconds}, modes) of enhance's stages on ``photo``."""
+    from facesr.inference.align import crop_transform, warp_affine
+    from facesr.priors.dlib_models import landmarks68
 
-    return E.enhance(photo, net, upscale=upscale)
+    stages = {k: [] for k in ("detection", "alignment", "super-resolution", "paste-back", "total (facesr.enhance)")}
+    n_found, res = 0, None
+    for rep in range(a.repeats + 1):
+        t0 = time.perf_counter()
+        dets = E._detect(photo, 1, 0.0, False, E.DEFAULT_DET_MAX_SIDE)
+        t1 = time.perf_counter()
+        lms = [landmarks68(photo, b) for b, _ in dets]
+        affs = [crop_transform(L, spec, net.hr_size) for L in lms]
+        crops = [warp_affine(photo, M, (net.hr_size, net.hr_size), border="reflect") for M in affs]
+        sides = [float(E._crop_side(M, net.hr_size)) for M in affs]
+        prep = E._Prepared(photo, [b for b, _ in dets], [s for _, s in dets], lms, affs, crops, [], sides=sides,
+                           modes=E.face_modes(sides, net, fusion))
+        t2 = time.perf_counter()
+        restored = E._sr(prep.sr_crops(), net, "cpu", 16)
+        t3 = time.perf_counter()
+        res = E._finish(prep, restored, net, upscale=a.upscale, color_match=True, draw_box=False, bg_upsampler=None,
+                        max_output_pixels=E.DEFAULT_MAX_OUTPUT_PIXELS)
+        t4 = time.perf_counter()
+        full = E.enhance(photo, net, upscale=a.upscale, det_upsample=1, fusion=fusion)
+        t5 = time.perf_counter()
+        n_found = len(dets)
+        assert full.num_faces == n_found and full.modes == prep.modes
+        if rep == 0:
+            continue  # warm-up (model files load, caches fill)
+        for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+            stages[k].append(v)
+    return n_found, res, {k: statistics.median(v) for k, v in stages.items()}, prep.modes
 
 
 if __name__ == "__main__":
