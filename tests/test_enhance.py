@@ -325,9 +325,10 @@ def test_cli_bad_inputs(bad_inputs, tmp_path, tiny_model, capsys, monkeypatch):
     # the CLI loads models by name: serve the tiny untrained SPARNet under a test name
     monkeypatch.setitem(enh._MODELS, ("tiny-test", "cpu", "auto"), tiny_model)
     out = tmp_path / "out"
-    # --det-threshold 0.3: at 0, dlib also reports the astronaut's mission patch here (score ~0.13)
+    # --det-threshold 0.3: at 0, dlib also reports the astronaut's mission patch here (score ~0.13);
+    # --no-fusion: these faces are ~140 px and would be kept as they are, this way the model runs on each
     argv = ["-i", str(bad_inputs), "-o", str(out), "-m", "tiny-test", "--det-upsample", "0",
-            "--det-threshold", "0.3", "-s", "2"]
+            "--det-threshold", "0.3", "-s", "2", "--no-fusion"]
     rc = _run_cli(argv)
     cap = capsys.readouterr()
     assert rc == 1, cap.err
@@ -362,8 +363,10 @@ def test_cli_bad_inputs(bad_inputs, tmp_path, tiny_model, capsys, monkeypatch):
     clean.mkdir()
     (clean / "one.png").write_bytes((bad_inputs / "grey.png").read_bytes())
     rc = _run_cli(["-i", str(clean), "-o", str(tmp_path / "out2"), "-m", "tiny-test", "--det-upsample", "0",
-                   "--ext", "jpg", "--suffix", "x", "-q"])
+                   "--det-threshold", "0.3", "--ext", "jpg", "--suffix", "x"])
     assert rc == 0
+    # with the face-size policy on (the default), this ~140 px face is kept as the photo shows it
+    assert "1 face(s) restored (1 kept as the photo shows them: large enough)" in capsys.readouterr().out
     assert (tmp_path / "out2" / "final" / "one_x.jpg").is_file()
     assert (tmp_path / "out2" / "restored_faces" / "one_00_x.png").is_file()
 

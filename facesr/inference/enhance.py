@@ -119,7 +119,8 @@ class Summary:
     """What :func:`enhance_paths` did."""
 
     images: int = 0  # photos written (with or without faces)
-    faces: int = 0  # faces restored
+    faces: int = 0  # faces restored (kept ones included)
+    kept: int = 0  # faces large enough to be kept as the photo shows them (face-size policy)
     no_face: int = 0  # photos in which no face was found (still written to final/)
     skipped: int = 0  # photos skipped because their final/ output existed (skip_existing)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
@@ -131,7 +132,8 @@ class Summary:
         return not self.failed
 
     def line(self) -> str:
-        parts = [f"{self.images} image(s) done", f"{self.faces} face(s) restored",
+        kept = f" ({self.kept} kept as the photo shows them: large enough)" if self.kept else ""
+        parts = [f"{self.images} image(s) done", f"{self.faces} face(s) restored{kept}",
                  f"{self.no_face} image(s) with no face", f"{len(self.failed)} failed"]
         if self.skipped:
             parts.append(f"{self.skipped} skipped (already done)")
@@ -568,6 +570,7 @@ def enhance_paths(inputs, out_dir, model="default", *, upscale: float = 2, recur
                 continue
             summary.images += 1
             summary.faces += res.num_faces
+            summary.kept += res.modes.count("kept")
             if not res.num_faces:
                 summary.no_face += 1
             sides_all.extend(res.crop_sides)
