@@ -125,7 +125,13 @@ def test_init_from_a_model_file(face_folder, tmp_path):
 
     src = facesr.build("sparnet", **TINY_SPARNET)
     torch.nn.init.constant_(src.net.tail.conv.bias, 0.25)
-    p = save_model(src, tmp_path / "init.safetensors", src.facesr_meta)
+    p = save_model(src, tmp_path / "init.safetensors",
+                   {**src.facesr_meta, "provenance": {"step": 7, "images_seen": 56, "config_name": "stage1"}})
     cfg = tiny_cfg(face_folder, tmp_path, model={"name": "sparnet", "settings": TINY_SPARNET, "init": str(p)})
     tr = make_trainer(cfg)
     assert torch.equal(tr.model.net.tail.conv.bias, torch.full((3,), 0.25))
+    # the model file says what it started from, and counts the images of both stages
+    prov = tr.model_meta()["provenance"]
+    assert prov["init"] == {"file": "init.safetensors",
+                            "provenance": {"step": 7, "images_seen": 56, "config_name": "stage1"}}
+    assert prov["images_seen_total"] == prov["images_seen"] + 56

@@ -27,7 +27,7 @@ from ..checkpoint import git_commit, hardware, save_model
 from ..data.datasets import CropPolicy, EpochSampler, collate, PairDataset, build_cache, identity_split, open_cache
 from ..data.degrade import make_degradation
 from ..data.io import list_images
-from ..errors import ConfigError, require
+from ..errors import ConfigError, FacesrError, require
 from ..losses import PIXEL_LOSSES
 from .config import dump_config
 from .distributed import DistInfo, barrier, init_distributed, mean_across
@@ -112,6 +112,18 @@ def hr_array(dcfg: dict, hr_size: int, progress: bool = True):
     return arr[:n] if n else arr
 
 
+def init_provenance(path) -> dict:
+    """What a run started from (``model.init``): the file's name and, when it has one, its provenance."""
+    from ..checkpoint import read_meta
+
+    out: dict = {"file": Path(str(path)).name}
+    try:
+        out["provenance"] = read_meta(path).get("provenance")
+    except FacesrError:  # a plain weights file, or gone since (resume on another machine)
+        pass
+    return out
+
+
 @register_recipe("sr")
 class Trainer:
     """Supervised SR: weighted pixel losses (SPARNet's recipe is ``losses: {l1: 1}``)."""
@@ -134,6 +146,7 @@ class Trainer:
         self.seed_everything(int(cfg["seed"]))
         self.preset = registry.get_preset(cfg["model"]["name"])
         self.model = registry.build(cfg["model"]["name"], **cfg["model"]["settings"]).to(self.device)
+        self.init_provenance = init_provenance(cfg["model"]["init"]) if cfg["model"]["init"] else None
         if cfg["model"]["init"] and not resume:
             from ..checkpoint import read_weights
 
@@ -335,6 +348,12 @@ class Trainer:
             "world_size": self.dist.world_size,
             **{k: self.cfg["train"][k] for k in ("precision", "accum_steps", "channels_last", "compile", "sync_bn")},
         }
+        if self.init_provenance is not None:  # started from another model file: say which, and its history
+            prov = meta["provenance"]
+            prov["init"] = self.init_provenance
+            before = self.init_provenance.get("provenance") or {}
+            prev = before.get("images_seen_total", before.get("images_seen", 0))
+            prov["images_seen_total"] = prov["images_seen"] + int(prev or 0)
         meta["metrics"] = metrics or {}
         return meta
 
