@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         lines.append(f"| {s} px | {txt[0]} | {txt[1]} | {txt[2]} | {cells[2][0] - cells[0][0]:+.2f} dB | {mode} |")
     lines += ["", "Cells: PSNR / SSIM / edge. `enhance` keeps faces from half the model's output size up "
               "(mode `kept`: the model is not run, the face stays as the upscaled photo shows it), since the "
-              "model adds nothing measurable there; see facesr/inference/enhance.py."]
+              "model adds next to nothing there; see facesr/inference/enhance.py."]
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -15,24 +15,27 @@ round every path runs once, in turn (the order rotating), so that load from othe
 of them alike; ONNX Runtime runs without spinning threads, which would otherwise steal the cores from the
 PyTorch paths. The
 speed-ups are ratios within the run. ``--ablation`` adds, at batch 1, the optimised path built up one
-step at a time (BN folding only; + up-convs at low resolution; + channels_last = the default), the
-alternatives that were measured and not kept (sub-pixel instead of transposed up-convs; oneDNN called
-directly with pre-packed weights and fused activations; TorchScript freeze of the plain graph and of
-the optimised one). Writes benchmarks/results/inference.md and prints it.
+step at a time (BN folding only; + up-convs at low resolution; + channels_last; + oneDNN called directly
+with pre-packed weights and fused activations = the default), the alternatives that were measured and
+not kept (sub-pixel instead of transposed up-convs; TorchScript freeze of the plain graph and of the
+optimised one). Writes benchmarks/results/inference.md and prints it.
 
 OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless set): on a machine shared with
 another job, spin-waiting 2-thread PyTorch ran the same forward anywhere from 0.4 s to 9 s, which makes
-ratios meaningless; passive waiting costs little and applies to every path alike.
+ratios meaningless; passive waiting applies to every path alike, but it adds a thread wake-up to every
+parallel op, which costs the eager path (more ops) more than the optimised one. ``--omp-default`` leaves
+the policy at OpenMP's default (spin a while, then sleep), as a user's process has it; run on idle cores.
 """
 from __future__ import annotations
 
 import os
+import sys
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the first torch import
+if "--omp-default" not in sys.argv:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the first torch import
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -101,14 +104,15 @@ def bench_model(name: str, args) -> list[dict]:
         paths_b = dict(paths)
         if args.ablation and batch == 1:
             paths_b.update({
-                "fold BN only": optimize_for_inference(model, up_mode="nearest", channels_last=False),
-                "+ low-res up-convs": optimize_for_inference(model, channels_last=False),
-                "+ channels_last (= optimised)": optimize_for_inference(model),
+                "fold BN only": optimize_for_inference(model, up_mode="nearest", channels_last=False, mkldnn=False),
+                "+ low-res up-convs": optimize_for_inference(model, channels_last=False, mkldnn=False),
+                "+ channels_last": optimize_for_inference(model, mkldnn=False),
+                "+ oneDNN packed weights, fused act (= optimised)": optimize_for_inference(model),
                 "  sub-pixel instead of transposed": optimize_for_inference(model, up_mode="subpixel"),
-                "  + oneDNN packed weights, fused act": optimize_for_inference(model, mkldnn=True),
                 "TorchScript freeze (plain graph)": optimize_for_inference(
-                    model, fold_bn=False, up_mode="nearest", channels_last=False, jit=True),
-                "TorchScript freeze (optimised)": optimize_for_inference(model, jit=True),
+                    model, fold_bn=False, up_mode="nearest", channels_last=False, mkldnn=False, jit=True),
+                "TorchScript freeze (optimised, no oneDNN calls)": optimize_for_inference(model, mkldnn=False,
+                                                                                          jit=True),
             })
         med, diffs = _timed(paths_b, x, reps, args.warmup)
         for k in paths_b:
@@ -144,7 +148,7 @@ def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
                      f"{ips(t)} | {dd} |")
     abl = [r for r in rows if r["path"] not in ("eager", "optimised", "ORT")]
     if abl:
-        lines += ["", "Ablation at batch 1 (the first three rows add one step each; indented rows are variants of "
+        lines += ["", "Ablation at batch 1 (the first four rows add one step each; indented rows are variants of "
                   "the optimised path; speed-up vs eager):", "",
                   "| model | path | ms | speed-up | max abs diff |", "|---|---|---|---|---|"]
         for r in abl:
@@ -162,6 +166,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (default: torch's)")
     ap.add_argument("--ablation", action="store_true", help="also time each optimisation step at batch 1")
     ap.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
+    ap.add_argument("--omp-default", action="store_true",
+                    help="leave OpenMP's wait policy at its default (spin, then sleep) instead of PASSIVE")
     ap.add_argument("-o", "--output", default=str(Path(__file__).parent / "results" / "inference.md"))
     a = ap.parse_args(argv)
     if a.threads:

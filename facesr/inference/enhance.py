@@ -35,10 +35,10 @@ Pipeline for one photo
    * ``"sr"``: ``s <= lr_size``: the model output as it is (colour-matched, step 5);
    * ``"fused"``: ``lr_size < s < hr_size / 2``: :func:`~facesr.inference.paste.fuse_detail` keeps the
      band the photo has and adds the model's detail above it (Helen-50, default model, PSNR of bicubic ->
-     fused: +1.25 dB at 20 px, +0.97 at 24, +0.56 at 32, +0.20 at 48; ``benchmarks/bench_face_size.py``);
+     fused: +1.44 dB at 20 px, +1.14 at 24, +0.70 at 32, +0.27 at 48; ``benchmarks/bench_face_size.py``);
    * ``"kept"``: ``s >= hr_size / 2`` (64 px for 16 -> 128): only the top octave is left for the model and
-     it adds nothing measurable there (+0.06 dB at 64 px, -0.05 dB at 96 px), so the model is not run and
-     the face is left as the upscaled photo shows it (``restored_faces`` holds the crop).
+     it adds next to nothing there (+0.11 dB with SSIM -0.0002 at 64 px, -0.02 dB at 96 px), so the model
+     is not run and the face is left as the upscaled photo shows it (``restored_faces`` holds the crop).
 
    ``fusion=False`` pastes the model output for every face (the behaviour of a plain face-SR pipeline).
 5. **Paste back** into the photo upscaled by ``upscale`` (PIL bicubic or ``bg_upsampler``), with a
