@@ -171,6 +171,8 @@ def test_face_modes_thresholds():
     assert face_modes([8, 16.4, 16.6, 40, 63.4, 63.6, 400], net) == \
         ["sr", "sr", "fused", "fused", "fused", "kept", "kept"]
     assert face_modes([8, 60, 400], net, fusion=False) == ["sr"] * 3
+    # a restoration model (input size = output size) restores every face whatever its size
+    assert face_modes([8, 60, 400, 900], argparse.Namespace(lr_size=512, hr_size=512)) == ["sr"] * 4
 
 
 def test_fuse_detail_keeps_the_photo_band():

@@ -160,7 +160,7 @@ class _Prepared:
 
 def face_modes(sides: Sequence[float], net, fusion: bool = True) -> list[str]:
     """``"sr"``, ``"fused"`` or ``"kept"`` per face from its crop side in photo pixels (module docstring)."""
-    if not fusion:
+    if not fusion or int(net.hr_size) <= int(net.lr_size):  # a restoration model (e.g. 512 -> 512) sees it all
         return ["sr"] * len(sides)
     lr, keep = int(net.lr_size), int(net.hr_size) / 2
     return ["sr" if round(s) <= lr else "kept" if round(s) >= keep else "fused" for s in sides]
