@@ -40,7 +40,8 @@ Pipeline for one photo
      it adds next to nothing there (+0.11 dB with SSIM -0.0002 at 64 px, -0.02 dB at 96 px), so the model
      is not run and the face is left as the upscaled photo shows it (``restored_faces`` holds the crop).
 
-   ``fusion=False`` pastes the model output for every face (the behaviour of a plain face-SR pipeline).
+   ``fusion=False`` pastes the model output for every face (the behaviour of a plain face-SR pipeline), and
+   so does a restoration model whose input and output sizes are equal (it sees each face whole).
 5. **Paste back** into the photo upscaled by ``upscale`` (PIL bicubic or ``bg_upsampler``), with a
    feathered mask and optional colour matching (:mod:`facesr.inference.paste`).
 
