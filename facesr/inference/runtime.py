@@ -8,7 +8,8 @@ Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.ev
 
 * ``eager``        the model as it is, in eval mode.
 * ``torch``        :func:`facesr.inference.optimize.optimize_for_inference` (BatchNorm folded, up-convs at
-                   low resolution, channels_last): pure PyTorch, any device, builds in milliseconds.
+                   low resolution, channels_last, oneDNN with pre-packed weights on CPUs): pure PyTorch,
+                   any device, builds in milliseconds.
 * ``onnxruntime``  the optimised graph exported to ONNX in memory and run by ONNX Runtime's CPU provider
                    (:class:`OrtSR`). On the 2-core test machine it is the fastest CPU path for SPARNet
                    (benchmarks/results/inference.md); building it (trace + export + session) takes about
@@ -83,7 +84,8 @@ class OrtSR(torch.nn.Module):
 
 
 def inference_model(model: torch.nn.Module, backend: str = "auto", threads: int | None = None) -> torch.nn.Module:
-    """``model`` (eval mode) behind ``backend`` (see the module docstring); ``model`` is not modified."""
+    """``model`` behind ``backend`` (see the module docstring). ``eager`` returns ``model`` itself, put in
+    eval mode; the other back-ends build a new module and leave ``model`` as it was."""
     if backend not in BACKENDS:
         raise FacesrError(f"unknown inference back-end {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "eager":
