@@ -88,15 +88,19 @@ def _timed(paths: dict, x: torch.Tensor, repeats: int, warmup: int):
 def bench_model(name: str, args) -> list[dict]:
     torch.manual_seed(0)
     model = facesr.build(name).eval()
+    t = time.perf_counter()
     opt = optimize_for_inference(model)
+    build = {"optimised": time.perf_counter() - t}
 
     def eager(x):
         with torch.no_grad():
             return model(x)
 
     paths = {"eager": eager, "optimised": opt}
+    t = time.perf_counter()
     ort = None if args.no_onnx else _ort(model, torch.get_num_threads())
     if ort is not None:
+        build["ORT"] = time.perf_counter() - t
         paths["ORT"] = ort
     rows = []
     for batch, reps in ((1, args.repeats), (16, args.repeats16)):
@@ -117,7 +121,7 @@ def bench_model(name: str, args) -> list[dict]:
         med, diffs = _timed(paths_b, x, reps, args.warmup)
         for k in paths_b:
             rows.append({"model": name, "batch": batch, "path": k, "s": med[k], "diff": diffs[k],
-                         "speedup": med["eager"] / med[k], "repeats": reps})
+                         "speedup": med["eager"] / med[k], "repeats": reps, "build_s": build.get(k)})
         print(f"{name} batch {batch}: " + ", ".join(f"{k} {med[k] * 1e3:.1f} ms" for k in paths_b), file=sys.stderr)
     return rows
 
@@ -133,10 +137,11 @@ def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
              "eager = `model.eval()` under `torch.no_grad()`; optimised = `optimize_for_inference(model)` under "
              "`torch.inference_mode()` (backend `torch`); ORT = the `onnxruntime` back-end "
              "(`inference_model(model, 'onnxruntime')`: the optimised graph in ONNX Runtime, CPU). max|diff| is "
-             "against eager on the [0, 1] output.", "",
+             "against eager on the [0, 1] output; build s = seconds to make the optimised module / the ONNX Runtime "
+             "back-end (trace, export, session) from the model.", "",
              "| model | batch | eager ms | optimised ms | ORT ms | optimised speed-up | ORT speed-up | "
-             "eager img/s | optimised img/s | ORT img/s | max abs diff opt / ORT |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "eager img/s | optimised img/s | ORT img/s | max abs diff opt / ORT | build s opt / ORT |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     keyed = {(r["model"], r["batch"], r["path"]): r for r in rows}
     for (model, batch) in dict.fromkeys((r["model"], r["batch"]) for r in rows):
         e, o, t = (keyed.get((model, batch, p)) for p in ("eager", "optimised", "ORT"))
@@ -144,8 +149,9 @@ def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
         ips = lambda r: f"{batch / r['s']:.2f}" if r else "-"  # noqa: E731
         sp = lambda r: f"**{r['speedup']:.2f}x**" if r else "-"  # noqa: E731
         dd = f"{o['diff']:.1e} / " + (f"{t['diff']:.1e}" if t else "-")
+        bs = lambda r: f"{r['build_s']:.2f}" if r and r.get("build_s") is not None else "-"  # noqa: E731
         lines.append(f"| {model} | {batch} | {ms(e)} | {ms(o)} | {ms(t)} | {sp(o)} | {sp(t)} | {ips(e)} | {ips(o)} | "
-                     f"{ips(t)} | {dd} |")
+                     f"{ips(t)} | {dd} | {bs(o)} / {bs(t)} |")
     abl = [r for r in rows if r["path"] not in ("eager", "optimised", "ORT")]
     if abl:
         lines += ["", "Ablation at batch 1 (the first four rows add one step each; indented rows are variants of "

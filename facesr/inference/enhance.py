@@ -345,7 +345,7 @@ def _finish(prep: _Prepared, restored: list[np.ndarray], net, *, upscale: float,
     paste = [i for i, m in enumerate(prep.modes) if m != "kept"]  # kept faces stay as the photo shows them
     final = paste_faces(bg, [faces[i] for i in paste], [prep.affines[i] for i in paste], (H, W),
                         crop_sizes=[prep.crops[i].shape[0] for i in paste])
-    msg = _size_note(prep.sides, prep.modes, net, upscale)
+    msg = _size_note(prep.sides, prep.modes, net)
     if msg:
         res.warnings.append(msg)
     if draw_box and res.boxes:
@@ -361,7 +361,7 @@ def _crop_side(M: np.ndarray, n: int) -> float:
 _SIZE_NOTE = "half the model's output size"
 
 
-def _size_note(sides: Sequence[float], modes: Sequence[str], net, upscale: float, photos: int = 0) -> str | None:
+def _size_note(sides: Sequence[float], modes: Sequence[str], net, photos: int = 0) -> str | None:
     """One line on faces the model could not help: kept ones (fusion) or, without fusion, faces whose
     crop is over twice the model's LR size (their detail is thrown away)."""
     where = f" in {photos} photo(s)" if photos else ""
@@ -414,8 +414,8 @@ def enhance(image, model="default", upscale: float = 2, only_center_face: bool =
     (a dict or a ``CROP_SPECS`` key). ``bg_upsampler(img, scale)``: upscales the background instead of PIL
     bicubic. ``fusion``: the face-size policy of the module docstring (``False``: paste the model output
     for every face). ``backend``: how the model runs (:mod:`facesr.inference.runtime`; ``"auto"``: models
-    named by string run optimised, a module is used as it is). Other options: see the module docstring. A photo with no face gives ``final`` = the
-    upscaled photo and a warning.
+    named by string run optimised, a module is used as it is). Other options: see the module docstring.
+    A photo with no face gives ``final`` = the upscaled photo and a warning.
     """
     _check_args(upscale, batch_size)
     img = _check_image(image)
@@ -576,7 +576,7 @@ def enhance_paths(inputs, out_dir, model="default", *, upscale: float = 2, recur
                 summary.no_face += 1
             sides_all.extend(res.crop_sides)
             modes_all.extend(res.modes)
-            if _size_note(res.crop_sides, res.modes, net, upscale):
+            if any(_SIZE_NOTE in w for w in res.warnings):  # _finish's size note for this photo
                 photos_large[0] += 1
             if not quiet:
                 for w in res.warnings:
@@ -616,7 +616,7 @@ def enhance_paths(inputs, out_dir, model="default", *, upscale: float = 2, recur
     finally:
         if bar is not None:
             bar.close()
-    note = _size_note(sides_all, modes_all, net, upscale, photos_large[0])
+    note = _size_note(sides_all, modes_all, net, photos_large[0])
     if note and not quiet:
         print(f"facesr: note: {note}", file=stream)
     summary.seconds = time.perf_counter() - t0

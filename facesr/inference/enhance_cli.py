@@ -42,7 +42,7 @@ def add_backend_argument(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="how the model runs: torch (optimised PyTorch; = auto), onnxruntime (fastest on CPU for "
-                        "many faces; needs facesr[onnx]; ~1 s per million parameters to build), eager")
+                        "many faces; needs facesr[onnx]; a few seconds to build), eager")
 
 
 def cmd_enhance(args) -> int:
@@ -54,7 +54,8 @@ def cmd_enhance(args) -> int:
         only_center_face=args.only_center_face, min_face_size=args.min_face_size,
         det_threshold=args.det_threshold, det_upsample=args.det_upsample, cnn=args.cnn, aligned=args.aligned,
         color_match=not args.no_color_match, draw_box=args.draw_box, device=args.device,
-        batch_size=args.batch_size, fusion=not args.no_fusion, backend=args.backend, progress=not args.quiet, quiet=args.quiet)
+        batch_size=args.batch_size, fusion=not args.no_fusion, backend=args.backend, progress=not args.quiet,
+        quiet=args.quiet)
     if not args.quiet:
         print(summary.line())
     return 0 if summary.ok else 1

@@ -26,7 +26,6 @@ What it does to SPARNet / SPARNetHD:
   stored ``u, v``, computed once. InstanceNorm depends on the input and is kept.
 * Identity shortcuts / norms / activations disappear; ``shortcut + h * attention`` is one in-place
   ``addcmul``; the PIL-bicubic input upsampling keeps its two matmuls, weight matrices as buffers.
-
 * **oneDNN called directly** (``mkldnn=True``, the default on float32 CPU models where this torch build
   has the ops): weights reordered once into oneDNN's blocked layout, the activation (or the attention
   sigmoid) fused into the convolution.
@@ -617,10 +616,10 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
                       an ``example`` LR batch, by default one random face; the result keeps the eager
                       optimised copy as ``.eager``).
 
-    Defaults are what measured fastest on a 2-core AVX2 CPU (benchmarks/bench_inference.py
-    --ablation, SPARNet batch 1, eager 322 ms, cores idle): BN folding 1.16x, + low-resolution up-convs
-    1.23x, + channels_last 1.74x, + ``mkldnn`` 1.97x (pre-packed weights and fused activations mean fewer,
-    cheaper calls); sub-pixel up-convs were no faster and ``jit`` was slower, so they stay off.
+    Defaults are what measured fastest on the project's 2-core AVX2 CPU (the ablation table of
+    benchmarks/results/inference.md, ``python benchmarks/bench_inference.py ... --ablation``, SPARNet at
+    batch 1, cores idle): each step above adds speed, ``mkldnn`` included (pre-packed weights and fused
+    activations mean fewer, cheaper calls); sub-pixel up-convs and ``jit`` were slower, so they stay off.
 
     SPARNet / SPARNetHD become an :class:`OptimizedSR`; other modules get a deep copy with their
     ``ConvLayer``s optimised and ``Conv2d -> BatchNorm2d`` pairs in ``nn.Sequential``s folded.

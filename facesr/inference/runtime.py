@@ -12,8 +12,8 @@ Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.ev
                    any device, builds in milliseconds.
 * ``onnxruntime``  the optimised graph exported to ONNX in memory and run by ONNX Runtime's CPU provider
                    (:class:`OrtSR`). On the 2-core test machine it is the fastest CPU path for SPARNet
-                   (benchmarks/results/inference.md); building it (trace + export + session) takes about
-                   a second per million parameters, so it pays off from a handful of faces on. Needs
+                   (benchmarks/results/inference.md); building it (trace + export + session) takes
+                   seconds (the "build s" column there), so it pays off from a handful of faces on. Needs
                    ``pip install 'facesr[onnx]'``.
 * ``auto``         ``torch`` (cheap to build, always available; ask for ``onnxruntime`` explicitly when
                    many faces are to be run on a CPU).
