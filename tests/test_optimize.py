@@ -107,6 +107,31 @@ def test_original_model_untouched():
         assert torch.equal(twin(x), opt(x))
 
 
+@pytest.mark.skipif(not mkldnn_available(), reason="this torch build lacks oneDNN's fused conv ops")
+def test_onednn_weights_repacked_per_batch_size_and_thread_count():
+    """oneDNN lays a packed weight out for one input shape and thread count; running another batch size or
+    thread count on it makes oneDNN reorder it on every call (measured 22 % / 4x slower), so each conv keeps
+    one plan per (shape, threads), reusing the packed weight between its fused / unfused calls."""
+    model = _perturb(facesr.build("sparnet", **TINY))
+    opt = optimize_for_inference(model)
+    convs = [m for m in opt.modules() if getattr(m, "use_mkldnn", False)]
+    assert convs
+    threads = torch.get_num_threads()
+    with torch.inference_mode():
+        for n in (1, 2, 1):
+            assert float((opt(_lr(n, seed=n)) - model(_lr(n, seed=n))).abs().max()) <= TOL
+        assert all({(k[1], k[2][0]) for k in c._plans} == {(threads, 1), (threads, 2)} for c in convs)
+        packed = {id(p[1]) for c in convs for p in c._plans.values()}
+        assert len(packed) == 2 * len(convs)  # one packed weight per conv and batch size
+        if threads > 1:
+            torch.set_num_threads(1)
+            try:
+                assert float((opt(_lr(1)) - model(_lr(1))).abs().max()) <= TOL
+            finally:
+                torch.set_num_threads(threads)
+            assert all((1, 1) in {(k[1], k[2][0]) for k in c._plans} for c in convs)
+
+
 def test_attention_maps_and_input_check():
     model = _perturb(facesr.build("sparnet", **TINY))
     opt = optimize_for_inference(model)
