@@ -41,8 +41,8 @@ def add_backend_argument(p: argparse.ArgumentParser) -> None:
     from .runtime import BACKENDS
 
     p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="how the model runs: torch (optimised PyTorch; = auto), onnxruntime (fastest on CPU for "
-                        "many faces; needs facesr[onnx]; a few seconds to build), eager")
+                   help="how the model runs: torch (optimised PyTorch; = auto), onnxruntime (ONNX Runtime, CPU; "
+                        "needs facesr[onnx]; a few seconds to build), eager (the model as trained)")
 
 
 def cmd_enhance(args) -> int:

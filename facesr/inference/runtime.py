@@ -11,12 +11,14 @@ Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.ev
                    low resolution, channels_last, oneDNN with pre-packed weights on CPUs): pure PyTorch,
                    any device, builds in milliseconds.
 * ``onnxruntime``  the optimised graph exported to ONNX in memory and run by ONNX Runtime's CPU provider
-                   (:class:`OrtSR`). On the 2-core test machine it is the fastest CPU path for SPARNet
-                   (benchmarks/results/inference.md); building it (trace + export + session) takes
-                   seconds (the "build s" column there), so it pays off from a handful of faces on. Needs
-                   ``pip install 'facesr[onnx]'``.
-* ``auto``         ``torch`` (cheap to build, always available; ask for ``onnxruntime`` explicitly when
-                   many faces are to be run on a CPU).
+                   (:class:`OrtSR`), its worker threads not spinning between runs. Not faster than
+                   ``torch`` on the 2-core test machine as a user's process runs (OpenMP's default wait
+                   policy: SPARNet 134 ms vs 109 ms at batch 1, 2.00 s vs 1.92 s at batch 16,
+                   benchmarks/results/inference_omp_default.md); it is faster only where PyTorch's threads
+                   wait passively (``OMP_WAIT_POLICY=PASSIVE``, benchmarks/results/inference.md). Building
+                   it (trace + export + session) takes seconds. It is there for deployments that run
+                   ONNX anyway; needs ``pip install 'facesr[onnx]'``.
+* ``auto``         ``torch`` (cheap to build, always available, and the fastest measured CPU path here).
 
 :class:`OrtSR` is an ``nn.Module`` (so that callers treat it like any model) with ``lr_size``, ``hr_size``,
 ``facesr_meta`` and ``backend`` attributes; it takes and returns CPU float tensors, any batch size.
