@@ -318,7 +318,7 @@ class OptimizedConv(nn.Module):
                 stride = 1 if self.mode == "subpixel" else self.stride
                 op = torch.ops.mkldnn._convolution_pointwise.default
                 args = ([0, 0], [stride, stride], [1, 1], 1, name, scalars, None)
-            other = next((p for k, p in self._plans.items() if k[1:] == key[1:]), None)
+            other = next((p for k, p in list(self._plans.items()) if k[1:] == key[1:]), None)
             packed = other[1] if other is not None else self._pack(xp)
             plan = self._plans[key] = (op, packed, args, fused)
         return plan
