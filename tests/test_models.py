@@ -22,6 +22,19 @@ def test_sparnethd_generator_count():
     assert n_params(facesr.build("sparnethd")) == 85_793_412
 
 
+def test_spectral_norm_estimates_converged_at_init():
+    """A freshly built SPARNetHD divides each weight by its largest singular value (not by the estimate from
+    random u, v, which made a random network's activations explode to ~1e9)."""
+    from facesr.inference.optimize import _conv_weight
+
+    model = facesr.build("sparnethd").eval()
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) > 100
+    for conv in convs[::15]:
+        sigma = torch.linalg.matrix_norm(_conv_weight(conv).reshape(conv.out_channels, -1), ord=2)
+        assert 0.97 < float(sigma) < 1.05
+
+
 def test_baseline_is_sparnet_without_attention():
     base, full = facesr.build("sparnet-baseline"), facesr.build("sparnet")
     assert all(u.attn is None for u in base.net.units)

@@ -225,6 +225,28 @@ def test_onnx_export_matches_pytorch(tmp_path, optimize):
 
 
 @pytest.mark.skipif(not HAS_ORT, reason="onnx / onnxruntime not installed")
+@pytest.mark.skipif(not HAS_ORT, reason="onnx / onnxruntime not installed")
+def test_onnx_export_sparnethd_structure(tmp_path):
+    """SPARNetHD's generator (input size = output size, InstanceNorm, spectral norm) at 64 px, as built:
+    its outputs must be real images (not the all-clipped output of unconverged spectral norms), and ONNX
+    Runtime must match PyTorch on them."""
+    from facesr.inference.export import export_onnx
+    from facesr.models.sparnet import SPARNetHD, init_sparnet_weights
+
+    torch.manual_seed(0)
+    model = SPARNetHD()
+    model.lr_size = model.hr_size = 64
+    model.net = SPARNetBody(size=64, min_feat=16, channels=[8, 16, 16], res_depth=1, norm="in", spectral=True,
+                            hg_mid=8, hg_depths=[2, 1, 1, 2, 3])
+    init_sparnet_weights(model)
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 64, 64))
+    assert float(((out > 0) & (out < 1)).float().mean()) > 0.3 and float(out.std()) > 0.05
+    res = export_onnx(model, tmp_path / "hd.onnx", optimize=True)
+    assert res["ok"] and res["max_abs_diff"] <= TOL, res["diffs"]
+
+
 def test_export_cli(tmp_path, monkeypatch, capsys):
     import argparse
 

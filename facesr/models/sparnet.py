@@ -150,7 +150,8 @@ class SPARNetBody(nn.Module):
 
 
 def init_sparnet_weights(module: nn.Module, std: float = 0.02) -> None:
-    """Released-code initialisation: conv weights N(0, 0.02), norm weights N(1, 0.02), biases 0."""
+    """Released-code initialisation: conv weights N(0, 0.02), norm weights N(1, 0.02), biases 0; then the
+    spectral-norm estimates of the new weights are converged (:func:`converge_spectral_norm`)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             w = getattr(m, "weight_orig", m.weight)
@@ -160,6 +161,27 @@ def init_sparnet_weights(module: nn.Module, std: float = 0.02) -> None:
         elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, std)
             nn.init.zeros_(m.bias)
+    converge_spectral_norm(module)
+
+
+def converge_spectral_norm(module: nn.Module, iters: int = 30) -> None:
+    """Run ``iters`` power iterations for every ``torch.nn.utils.spectral_norm`` in ``module``.
+
+    The hook starts from random ``u, v`` and iterates once per training forward, so a freshly built
+    network in eval mode divides each weight by a far too small sigma estimate: a random SPARNetHD's
+    output layer reached a std of ~1e9 and its output was pure 0/1 clipping (which also made its ONNX
+    check meaningless). ``torch.nn.utils.parametrizations.spectral_norm`` does 15 iterations when it is
+    registered; this does the same for the old-style hook, after the weights are initialised.
+    """
+    from torch.nn.utils.spectral_norm import SpectralNorm
+
+    with torch.no_grad():
+        for m in module.modules():
+            for hook in list(m._forward_pre_hooks.values()):
+                if isinstance(hook, SpectralNorm):
+                    for _ in range(max(1, iters // max(1, hook.n_power_iterations))):
+                        hook.compute_weight(m, do_power_iteration=True)
+                    setattr(m, hook.name, hook.compute_weight(m, do_power_iteration=False))
 
 
 class SPARNet(SRModel):
