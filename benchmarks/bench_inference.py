@@ -109,6 +109,8 @@ def bench_model(name: str, args) -> list[dict]:
         paths["ORT"] = ort
     rows = []
     for batch, reps in ((1, args.repeats), (16, args.repeats16)):
+        if reps <= 0:
+            continue
         x = torch.rand(batch, 3, model.lr_size, model.lr_size, generator=torch.Generator().manual_seed(batch))
         paths_b = dict(paths)
         if args.ablation and batch == 1:
@@ -136,7 +138,9 @@ def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
              f"{hardware()}; {torch.get_num_threads()} intra-op threads (ORT the same), "
              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}; "
              f"load average (1/5/15 min) {load0} at start, {load1} at end. Random weights; "
-             f"median of {args.repeats} rounds at batch 1 and {args.repeats16} at batch 16 after {args.warmup} "
+             f"median of {args.repeats} rounds at batch 1 and "
+             + (f"{args.repeats16} at batch 16" if args.repeats16 > 0 else "batch 16 not run")
+             + f" after {args.warmup} "
              f"warm-up calls; in each round all paths run in turn. Speed-ups are ratios within this run.", "",
              "```", cmd, "```", "",
              "eager = `model.eval()` under `torch.no_grad()`; optimised = `optimize_for_inference(model)` under "
@@ -172,7 +176,7 @@ def main(argv=None):
     ap.add_argument("--models", nargs="+", default=None, help="registry names (default: every 16x16 preset)")
     ap.add_argument("--all", action="store_true", help="include presets with other input sizes (sparnethd)")
     ap.add_argument("--repeats", type=int, default=9, help="timed rounds at batch 1")
-    ap.add_argument("--repeats16", type=int, default=3, help="timed rounds at batch 16")
+    ap.add_argument("--repeats16", type=int, default=3, help="timed rounds at batch 16 (0: skip batch 16)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (default: torch's)")
     ap.add_argument("--ablation", action="store_true", help="also time each optimisation step at batch 1")
