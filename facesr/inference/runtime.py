@@ -11,14 +11,15 @@ Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.ev
                    low resolution, channels_last, oneDNN with pre-packed weights on CPUs): pure PyTorch,
                    any device, builds in milliseconds.
 * ``onnxruntime``  the optimised graph exported to ONNX in memory and run by ONNX Runtime's CPU provider
-                   (:class:`OrtSR`), its worker threads not spinning between runs. Not faster than
-                   ``torch`` on the 2-core test machine as a user's process runs (OpenMP's default wait
-                   policy: SPARNet 134 ms vs 109 ms at batch 1, 2.00 s vs 1.92 s at batch 16,
-                   benchmarks/results/inference_omp_default.md); it is faster only where PyTorch's threads
-                   wait passively (``OMP_WAIT_POLICY=PASSIVE``, benchmarks/results/inference.md). Building
-                   it (trace + export + session) takes seconds. It is there for deployments that run
-                   ONNX anyway; needs ``pip install 'facesr[onnx]'``.
-* ``auto``         ``torch`` (cheap to build, always available, and the fastest measured CPU path here).
+                   (:class:`OrtSR`), its worker threads not spinning between runs. Measured on the 2-core
+                   test machine with OpenMP's default wait policy (as a user's process runs): slower than
+                   ``torch`` for the 16x16 SPARNet models (SPARNet 134 vs 109 ms at batch 1, 2.00 vs 1.92 s
+                   at batch 16, benchmarks/results/inference_omp_default.md), faster for SPARNetHD at 512 px
+                   (9.2 vs 11.2 s, benchmarks/results/inference_sparnethd.md). Building it (trace + export +
+                   session) takes seconds; needs ``pip install 'facesr[onnx]'``.
+* ``auto``         ``torch`` (cheap to build, always available, and the fastest measured CPU path here for
+                   the 16x16 models; for SPARNetHD at 512 px ONNX Runtime was faster: 9.2 s vs 11.2 s,
+                   benchmarks/results/inference_sparnethd.md).
 
 :class:`OrtSR` is an ``nn.Module`` (so that callers treat it like any model) with ``lr_size``, ``hr_size``,
 ``facesr_meta`` and ``backend`` attributes; it takes and returns CPU float tensors, any batch size.
