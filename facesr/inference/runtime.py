@@ -15,10 +15,10 @@ Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.ev
                    test machine with OpenMP's default wait policy (as a user's process runs): slower than
                    ``torch`` for the 16x16 SPARNet models (SPARNet 134 vs 109 ms at batch 1, 2.00 vs 1.92 s
                    at batch 16, benchmarks/results/inference_omp_default.md), faster for SPARNetHD at 512 px
-                   (9.2 vs 11.2 s, benchmarks/results/inference_sparnethd.md). Building it (trace + export +
+                   (8.8 vs 11.4 s, benchmarks/results/inference_sparnethd.md). Building it (trace + export +
                    session) takes seconds; needs ``pip install 'facesr[onnx]'``.
 * ``auto``         ``torch`` (cheap to build, always available, and the fastest measured CPU path here for
-                   the 16x16 models; for SPARNetHD at 512 px ONNX Runtime was faster: 9.2 s vs 11.2 s,
+                   the 16x16 models; for SPARNetHD at 512 px ONNX Runtime was faster: 8.8 s vs 11.4 s,
                    benchmarks/results/inference_sparnethd.md).
 
 :class:`OrtSR` is an ``nn.Module`` (so that callers treat it like any model) with ``lr_size``, ``hr_size``,
