@@ -184,6 +184,8 @@ class _InstanceNorm(nn.Module):
             scale = scale * w.view(1, -1, 1, 1)
         if b is None:
             return d.mul_(scale)
+        if d.requires_grad:  # called with autograd on: ``out=`` is not differentiable
+            return torch.addcmul(b.view(1, -1, 1, 1), d, scale)
         return torch.addcmul(b.view(1, -1, 1, 1), d, scale, out=d)
 
 
