@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def main():
     ref = rows[0]["images_per_s"]
     lines = [f"Training throughput, batch {a.batch}, median of {a.steps} steps after {a.warmup} warm-up, "
              f"{torch.get_num_threads()} threads, {hardware()}.", "",
-             "```", f"python benchmarks/bench_train.py --models {' '.join(a.models)} --steps {a.steps}", "```", "",
+             "```", "python benchmarks/bench_train.py " + " ".join(sys.argv[1:]), "```", "",
              "| model | params | s/step | images/s | vs first |", "|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['params']:,} | {r['s_per_step']:.2f} | {r['images_per_s']:.2f} | "

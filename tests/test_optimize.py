@@ -131,6 +131,26 @@ def test_onednn_weights_repacked_per_batch_size_and_thread_count():
                 torch.set_num_threads(threads)
             assert all((1, 1) in {(k[1], k[2][0]) for k in c._plans} for c in convs)
 
+        for n in range(1, 7):  # more batch sizes than packings kept: the oldest are dropped, results stay right
+            assert float((opt(_lr(n, seed=n)) - model(_lr(n, seed=n))).abs().max()) <= TOL
+        assert all(len(c._packs) == c.MAX_PACKINGS and {k[1:] for k in c._plans} <= set(c._packs) for c in convs)
+
+
+@pytest.mark.skipif(not mkldnn_available(), reason="this torch build lacks oneDNN's fused conv ops")
+def test_packed_weights_follow_in_place_weight_updates():
+    """``load_state_dict`` copies into the same tensors: the packed copies must not outlive the old values."""
+    a = optimize_for_inference(_perturb(facesr.build("sparnet", **TINY), seed=0))
+    b = optimize_for_inference(_perturb(facesr.build("sparnet", **TINY), seed=1))
+    x = _lr(2)
+    with torch.inference_mode():
+        before = a(x)
+        want = b(x)
+        assert float((before - want).abs().max()) > 0.01
+    with torch.no_grad():
+        a.load_state_dict(b.state_dict())
+    with torch.inference_mode():
+        assert float((a(x) - want).abs().max()) <= 1e-6
+
 
 def test_attention_maps_and_input_check():
     model = _perturb(facesr.build("sparnet", **TINY))
@@ -225,7 +245,6 @@ def test_onnx_export_matches_pytorch(tmp_path, optimize):
 
 
 @pytest.mark.skipif(not HAS_ORT, reason="onnx / onnxruntime not installed")
-@pytest.mark.skipif(not HAS_ORT, reason="onnx / onnxruntime not installed")
 def test_onnx_export_sparnethd_structure(tmp_path):
     """SPARNetHD's generator (input size = output size, InstanceNorm, spectral norm) at 64 px, as built:
     its outputs must be real images (not the all-clipped output of unconverged spectral norms), and ONNX
@@ -247,6 +266,7 @@ def test_onnx_export_sparnethd_structure(tmp_path):
     assert res["ok"] and res["max_abs_diff"] <= TOL, res["diffs"]
 
 
+@pytest.mark.skipif(not HAS_ORT, reason="onnx / onnxruntime not installed")
 def test_export_cli(tmp_path, monkeypatch, capsys):
     import argparse
 

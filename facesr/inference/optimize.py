@@ -73,13 +73,29 @@ def _mkldnn_transposed_available() -> bool:
 
 
 _tracing_state = torch._C._get_tracing_state
+try:
+    from torch.compiler import is_compiling as _is_compiling
+except ImportError:  # pragma: no cover - torch < 2.3
+    try:
+        from torch._dynamo import is_compiling as _is_compiling
+    except ImportError:
+        def _is_compiling() -> bool:
+            return False
 
 
 def _functional() -> bool:
     """True while tracing (TorchScript, and so the TorchScript ONNX exporter) or compiling (dynamo,
     torch.export): use out-of-place, export-friendly ops only. Called several times per conv, so it
     checks the two flags directly (``torch.onnx.is_in_onnx_export()`` imports on every call: ~2 us)."""
-    return _tracing_state() is not None or torch.compiler.is_compiling()
+    return _tracing_state() is not None or _is_compiling()
+
+
+def _version(t: torch.Tensor) -> int:
+    """``t``'s in-place version counter (0 for inference tensors, which have none)."""
+    try:
+        return t._version
+    except RuntimeError:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -182,10 +198,10 @@ class _InstanceNorm(nn.Module):
         w, b = self.module.weight, self.module.bias
         if w is not None:
             scale = scale * w.view(1, -1, 1, 1)
+        if torch.is_grad_enabled():  # autograd may track this: no in-place ops, no out=
+            return d * scale if b is None else torch.addcmul(b.view(1, -1, 1, 1), d, scale)
         if b is None:
             return d.mul_(scale)
-        if d.requires_grad:  # called with autograd on: ``out=`` is not differentiable
-            return torch.addcmul(b.view(1, -1, 1, 1), d, scale)
         return torch.addcmul(b.view(1, -1, 1, 1), d, scale, out=d)
 
 
@@ -246,6 +262,8 @@ class OptimizedConv(nn.Module):
     ``post_sigmoid`` (set by the hourglass for its output conv) appends a sigmoid.
     """
 
+    MAX_PACKINGS = 4  # oneDNN weight packings kept per conv (one per input shape and thread count)
+
     def __init__(self, layer: nn.Module, opts: _Opts = _Opts()):
         super().__init__()
         conv: nn.Conv2d = layer.conv
@@ -286,12 +304,12 @@ class OptimizedConv(nn.Module):
         self.post_sigmoid = False
         self.use_mkldnn = bool(opts.mkldnn) and conv.groups == 1 and conv.dilation == (1, 1) and (
             self.mode != "transposed" or _mkldnn_transposed_available())
-        # oneDNN call plans with packed weights, made on first use, never pickled or deep-copied
-        self._plans, self._plans_for = {}, None
+        # oneDNN call plans and packed weights, made on first use, never pickled or deep-copied
+        self._plans, self._packs, self._plans_for = {}, {}, None
 
     def __getstate__(self):
         d = self.__dict__.copy()
-        d["_plans"], d["_plans_for"] = {}, None
+        d["_plans"], d["_packs"], d["_plans_for"] = {}, {}, None
         return d
 
     @property
@@ -335,17 +353,25 @@ class OptimizedConv(nn.Module):
 
         oneDNN picks its weight layout for the input shape and the number of threads; a weight packed for
         another batch size or thread count is reordered again on every call (measured: batch 16 on
-        batch-1 packing 22 % slower, 1 thread on 2-thread packing 4x slower), so plans are kept per
-        (shape, threads) -- a handful at most -- and dropped when the weight tensor changes.
+        batch-1 packing 22 % slower, 1 thread on 2-thread packing 4x slower), so weights are packed per
+        (shape, threads). Each packing is a full copy of the weight, so a conv keeps the last
+        ``MAX_PACKINGS`` of them (e.g. enhance's batches of 16 and their remainder), and all are dropped
+        when the weight tensor is replaced or modified in place (``load_state_dict``).
         """
-        wkey = (self.weight.data_ptr(), self.weight.dtype, self.weight.device)
+        wkey = (self.weight.data_ptr(), _version(self.weight), self.weight.dtype, self.weight.device)
         if self._plans_for != wkey:
-            self._plans, self._plans_for = {}, wkey
-        key = (with_act, torch.get_num_threads(), tuple(xp.shape))
+            self._plans, self._packs, self._plans_for = {}, {}, wkey
+        pkey = (torch.get_num_threads(), tuple(xp.shape))
+        key = (with_act,) + pkey
         plan = self._plans.get(key)
         if plan is None:
-            if len(self._plans) >= 16:  # e.g. many batch sizes: start over rather than grow
-                self._plans.clear()
+            packed = self._packs.get(pkey)
+            if packed is None:
+                if len(self._packs) >= self.MAX_PACKINGS:  # forget the oldest packing and its plans
+                    old = list(self._packs)[0]
+                    self._packs.pop(old, None)
+                    self._plans = {k: p for k, p in list(self._plans.items()) if k[1:] != old}
+                packed = self._packs[pkey] = self._pack(xp)
             attr = self._fused_attr(with_act)
             fused = attr is not None
             name, scalars = attr or ("none", [])
@@ -356,8 +382,6 @@ class OptimizedConv(nn.Module):
                 stride = 1 if self.mode == "subpixel" else self.stride
                 op = torch.ops.mkldnn._convolution_pointwise.default
                 args = ([0, 0], [stride, stride], [1, 1], 1, name, scalars, None)
-            other = next((p for k, p in list(self._plans.items()) if k[1:] == key[1:]), None)
-            packed = other[1] if other is not None else self._pack(xp)
             plan = self._plans[key] = (op, packed, args, fused)
         return plan
 

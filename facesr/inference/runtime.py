@@ -13,13 +13,14 @@ Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.ev
 * ``onnxruntime``  the optimised graph exported to ONNX in memory and run by ONNX Runtime's CPU provider
                    (:class:`OrtSR`), its worker threads not spinning between runs. Measured on the 2-core
                    test machine with OpenMP's default wait policy (as a user's process runs): slower than
-                   ``torch`` for the 16x16 SPARNet models (SPARNet 134 vs 109 ms at batch 1, 2.00 vs 1.92 s
-                   at batch 16, benchmarks/results/inference_omp_default.md), faster for SPARNetHD at 512 px
-                   (8.8 vs 11.4 s, benchmarks/results/inference_sparnethd.md). Building it (trace + export +
-                   session) takes seconds; needs ``pip install 'facesr[onnx]'``.
-* ``auto``         ``torch`` (cheap to build, always available, and the fastest measured CPU path here for
-                   the 16x16 models; for SPARNetHD at 512 px ONNX Runtime was faster: 8.8 s vs 11.4 s,
-                   benchmarks/results/inference_sparnethd.md).
+                   ``torch`` for every 16x16 model at batch 1 (SPARNet 134 vs 109 ms) and for SPARNet,
+                   -baseline and -tiny at batch 16, faster at batch 16 for sparnet-3d, -light-3d and -prelu
+                   (4-14 %, benchmarks/results/inference_omp_default.md) and for SPARNetHD at 512 px
+                   (8.8 vs 11.4 s, benchmarks/results/inference_sparnethd.md). Building it (trace +
+                   export + session) takes 0.6-4.5 s for the 16x16 models, 21 s for SPARNetHD; needs
+                   ``pip install 'facesr[onnx]'``.
+* ``auto``         ``torch``: cheap to build, always available, and the fastest measured CPU path here
+                   for one 16x16 face at a time.
 
 :class:`OrtSR` is an ``nn.Module`` (so that callers treat it like any model) with ``lr_size``, ``hr_size``,
 ``facesr_meta`` and ``backend`` attributes; it takes and returns CPU float tensors, any batch size.
