@@ -1,4 +1,4 @@
-"""Inference back-ends: one call turns a facesr SR model into the fastest module this machine can run.
+"""Inference back-ends: one call turns a facesr SR model into a faster module that computes the same function.
 
     net = facesr.load("sparnet")
     fast = inference_model(net, backend="onnxruntime")   # or "torch" (optimised PyTorch), "eager", "auto"
