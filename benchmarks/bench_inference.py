@@ -23,10 +23,10 @@ optimised one). Writes benchmarks/results/inference.md and prints it.
 OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless set): on a machine shared with
 another job, spin-waiting 2-thread PyTorch ran the same forward anywhere from 0.4 s to 9 s, which makes
 ratios meaningless. Passive waiting is not neutral, though: every parallel op then wakes a sleeping
-thread (~60 us on the 2-core test VM), which slows the op-heavy eager path (~1,000 aten ops per SPARNet
-forward, several with more than one parallel region) far more than the optimised one (~420): SPARNet
-eager 182 -> 282 ms, optimised 109 -> 137 ms, sparnet-tiny eager 61 -> 156 ms
-(results/inference_omp_default.md vs results/inference.md, one run each). Passive ratios are therefore
+thread, which slows the op-heavy eager path (893 top-level torch ops per SPARNet forward, several with
+more than one parallel region) far more than the optimised one (441; both counted by
+benchmarks/bench_onednn_share.py): SPARNet eager 182 -> 282 ms, optimised 109 -> 137 ms, sparnet-tiny
+eager 61 -> 156 ms (results/inference_omp_default.md vs results/inference.md, one run each). Passive ratios are therefore
 larger than a user's process sees, and ONNX Runtime (its own thread pool, unaffected) looks faster next
 to PyTorch than it is. ``--omp-default`` leaves the policy at OpenMP's default (spin a while, then
 sleep), as a user's process has it: the figures to quote for users; run it on idle cores.

@@ -23,7 +23,8 @@ What it does to SPARNet / SPARNetHD:
   pads once for its ``skip`` and ``down`` convs.
 * **channels_last** (NHWC) activations and weights: oneDNN's native layout, no per-call reorders.
 * **Spectral norm** (SPARNetHD) is materialised: in eval its weight is ``W / sigma(u, v)`` with the
-  stored ``u, v``, computed once. InstanceNorm depends on the input and is kept.
+  stored ``u, v``, computed once. InstanceNorm depends on the input and is kept, computed in place on
+  the channels_last tensor (:class:`_InstanceNorm`).
 * Identity shortcuts / norms / activations disappear; ``shortcut + h * attention`` is one in-place
   ``addcmul``; the PIL-bicubic input upsampling keeps its two matmuls, weight matrices as buffers.
 * **oneDNN called directly** (``mkldnn=True``, the default on float32 CPU models where this torch build
@@ -182,19 +183,19 @@ class _InstanceNorm(nn.Module):
     ``d = x - mean(x)``, ``var = mean(d * d)`` (per sample and channel), ``d * (w / sqrt(var + eps)) + b``.
     Torch's ``instance_norm`` copies a channels_last input to NCHW and back around a batch-norm call
     (SPARNetHD at 512 px: 19 % of the optimised forward), and ``var_mean`` over H, W of an NHWC tensor is
-    slow (1.3-10x the two means, measured at 512 px to 32 px; same precision, ~1e-6 against float64).
+    slow (1.3-10x the two means at 512 px to 32 px; same precision, ~1e-6 against float64; both measured
+    once, ad hoc, on the 2-core test machine).
     The export path (tracing) uses the module itself, which ONNX exports as InstanceNormalization."""
 
     def __init__(self, norm: nn.InstanceNorm2d):
         super().__init__()
         self.module = copy.deepcopy(norm)
-        self.eps = float(norm.eps)
 
     def forward(self, x):
         if _functional():
             return self.module(x)
         d = x - x.mean(dim=(2, 3), keepdim=True)
-        scale = torch.rsqrt((d * d).mean(dim=(2, 3), keepdim=True) + self.eps)
+        scale = torch.rsqrt((d * d).mean(dim=(2, 3), keepdim=True) + self.module.eps)
         w, b = self.module.weight, self.module.bias
         if w is not None:
             scale = scale * w.view(1, -1, 1, 1)
@@ -344,16 +345,16 @@ class OptimizedConv(nn.Module):
         if self.mode == "transposed":
             return torch.ops.mkldnn._reorder_convolution_transpose_weight(
                 w, [3, 3], [0, 0], [2, 2], [1, 1], 1, list(xp.shape))
-        stride = 1 if self.mode == "subpixel" else self.stride
         return torch._C._nn.mkldnn_reorder_conv2d_weight(
-            w.to_mkldnn(), [0, 0], [stride, stride], [1, 1], 1, list(xp.shape))
+            w.to_mkldnn(), [0, 0], [self.stride, self.stride], [1, 1], 1, list(xp.shape))
 
     def _mkldnn_plan(self, xp, with_act: bool):
         """(op overload, packed weight, trailing args, fused?) of the oneDNN call for this input.
 
         oneDNN picks its weight layout for the input shape and the number of threads; a weight packed for
-        another batch size or thread count is reordered again on every call (measured: batch 16 on
-        batch-1 packing 22 % slower, 1 thread on 2-thread packing 4x slower), so weights are packed per
+        another batch size or thread count is reordered again on every call (measured once, ad hoc, on the
+        2-core test machine: batch 16 on batch-1 packing 22 % slower, 1 thread on 2-thread packing 4x
+        slower), so weights are packed per
         (shape, threads). Each packing is a full copy of the weight, so a conv keeps the last
         ``MAX_PACKINGS`` of them (e.g. enhance's batches of 16 and their remainder), and all are dropped
         when the weight tensor is replaced or modified in place (``load_state_dict``).
@@ -379,9 +380,8 @@ class OptimizedConv(nn.Module):
                 op = torch.ops.mkldnn._convolution_transpose_pointwise.default
                 args = ([3, 3], [0, 0], [2, 2], [1, 1], 1, name, scalars, None)
             else:
-                stride = 1 if self.mode == "subpixel" else self.stride
                 op = torch.ops.mkldnn._convolution_pointwise.default
-                args = ([0, 0], [stride, stride], [1, 1], 1, name, scalars, None)
+                args = ([0, 0], [self.stride, self.stride], [1, 1], 1, name, scalars, None)
             plan = self._plans[key] = (op, packed, args, fused)
         return plan
 
@@ -395,7 +395,7 @@ class OptimizedConv(nn.Module):
         elif self.mode == "transposed":
             y = F.conv_transpose2d(xp, self.weight, self.bias, stride=2, padding=3)
         else:
-            y = F.conv2d(xp, self.weight, self.bias, 1 if self.mode == "subpixel" else self.stride)
+            y = F.conv2d(xp, self.weight, self.bias, self.stride)  # up modes only arise at stride 1
         if with_act:
             y = self.act(y)
         if self.post_sigmoid:
