@@ -30,6 +30,11 @@ eager 61 -> 156 ms (results/inference_omp_default.md vs results/inference.md, on
 larger than a user's process sees, and ONNX Runtime (its own thread pool, unaffected) looks faster next
 to PyTorch than it is. ``--omp-default`` leaves the policy at OpenMP's default (spin a while, then
 sleep), as a user's process has it: the figures to quote for users; run it on idle cores.
+
+``--device cuda`` runs the same comparison on a GPU (each call timed up to ``torch.cuda.synchronize()``):
+eager and optimised in float32, plus ``optimised fp16`` (the optimised module and its input in half
+precision; its max|diff| says how far fp16 moves the output). ONNX Runtime is not run there (the
+``onnxruntime`` back-end is CPU-only).
 """
 from __future__ import annotations
 
@@ -71,6 +76,11 @@ def _ort(model, threads: int):
         return None
 
 
+def _sync(x: torch.Tensor) -> None:
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+
+
 def _timed(paths: dict, x: torch.Tensor, repeats: int, warmup: int):
     """Median seconds per call of each path and its max abs difference to the first (eager)."""
     outs = {}
@@ -79,20 +89,23 @@ def _timed(paths: dict, x: torch.Tensor, repeats: int, warmup: int):
             for _ in range(warmup):
                 outs[name] = fn(x)
         ref = outs[next(iter(paths))]
-        diffs = {k: float((v - ref).abs().max()) for k, v in outs.items()}
+        diffs = {k: float((v.float() - ref).abs().max()) for k, v in outs.items()}
         times = {k: [] for k in paths}
         names = list(paths)
         for i in range(repeats):
             for name in names[i % len(names):] + names[:i % len(names)]:  # rotate the order every round
+                _sync(x)
                 t = time.perf_counter()
                 paths[name](x)
+                _sync(x)
                 times[name].append(time.perf_counter() - t)
     return {k: statistics.median(v) for k, v in times.items()}, diffs
 
 
 def bench_model(name: str, args) -> list[dict]:
     torch.manual_seed(0)
-    model = facesr.build(name).eval()
+    dev = torch.device(args.device)
+    model = facesr.build(name).eval().to(dev)
     t = time.perf_counter()
     opt = optimize_for_inference(model)
     build = {"optimised": time.perf_counter() - t}
@@ -102,8 +115,13 @@ def bench_model(name: str, args) -> list[dict]:
             return model(x)
 
     paths = {"eager": eager, "optimised": opt}
+    if dev.type == "cuda":
+        import copy
+
+        half = optimize_for_inference(copy.deepcopy(model).half())
+        paths["optimised fp16"] = lambda x: half(x.half())
     t = time.perf_counter()
-    ort = None if args.no_onnx else _ort(model, torch.get_num_threads())
+    ort = None if args.no_onnx or dev.type != "cpu" else _ort(model, torch.get_num_threads())
     if ort is not None:
         build["ORT"] = time.perf_counter() - t
         paths["ORT"] = ort
@@ -111,7 +129,8 @@ def bench_model(name: str, args) -> list[dict]:
     for batch, reps in ((1, args.repeats), (16, args.repeats16)):
         if reps <= 0:
             continue
-        x = torch.rand(batch, 3, model.lr_size, model.lr_size, generator=torch.Generator().manual_seed(batch))
+        x = torch.rand(batch, 3, model.lr_size, model.lr_size,
+                       generator=torch.Generator().manual_seed(batch)).to(dev)
         paths_b = dict(paths)
         if args.ablation and batch == 1:
             paths_b.update({
@@ -134,7 +153,8 @@ def bench_model(name: str, args) -> list[dict]:
 
 
 def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
-    lines = ["# CPU inference: eager vs optimised vs ONNX Runtime", "",
+    where = "CPU" if args.device == "cpu" else f"GPU ({args.device})"
+    lines = [f"# {where} inference: eager vs optimised vs ONNX Runtime", "",
              f"{hardware()}; {torch.get_num_threads()} intra-op threads (ORT the same), "
              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}; "
              f"load average (1/5/15 min) {load0} at start, {load1} at end. Random weights; "
@@ -163,11 +183,12 @@ def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
                      f"{ips(t)} | {dd} | {bs(o)} / {bs(t)} |")
     abl = [r for r in rows if r["path"] not in ("eager", "optimised", "ORT")]
     if abl:
-        lines += ["", "Ablation at batch 1 (the first four rows add one step each; indented rows are variants of "
-                  "the optimised path; speed-up vs eager):", "",
-                  "| model | path | ms | speed-up | max abs diff |", "|---|---|---|---|---|"]
+        lines += ["", "Other paths (ablation at batch 1: the first four rows add one step each, indented rows are "
+                  "variants of the optimised path; on a GPU: the optimised module in fp16); speed-up vs eager:", "",
+                  "| model | batch | path | ms | speed-up | max abs diff |", "|---|---|---|---|---|---|"]
         for r in abl:
-            lines.append(f"| {r['model']} | {r['path']} | {r['s'] * 1e3:.1f} | {r['speedup']:.2f}x | {r['diff']:.1e} |")
+            lines.append(f"| {r['model']} | {r['batch']} | {r['path']} | {r['s'] * 1e3:.1f} | {r['speedup']:.2f}x | "
+                         f"{r['diff']:.1e} |")
     return "\n".join(lines) + "\n"
 
 
@@ -181,12 +202,15 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (default: torch's)")
     ap.add_argument("--ablation", action="store_true", help="also time each optimisation step at batch 1")
     ap.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (on a GPU: no ONNX Runtime; adds fp16)")
     ap.add_argument("--omp-default", action="store_true",
                     help="leave OpenMP's wait policy at its default (spin, then sleep) instead of PASSIVE")
     ap.add_argument("-o", "--output", default=str(Path(__file__).parent / "results" / "inference.md"))
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"--device {a.device}: this torch build sees no CUDA GPU")
     models = a.models or [p.name for p in list_presets() if a.all or p.lr_size == 16]
     warnings.filterwarnings("ignore")
     cmd = "python benchmarks/bench_inference.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -1,10 +1,16 @@
 """Training throughput (images/s) of registry models on this machine, batch 16, one run.
 
     python benchmarks/bench_train.py [--models sparnet sparnet-tiny] [--steps 5] [--threads 2]
+                                     [--device cuda] [--precision fp32|bf16|fp16] [--channels-last]
 
 Each model does `warmup` untimed steps then `steps` timed steps of the real SR recipe step (forward,
 L1, backward, Adam) on random 16x16 -> 128x128 batches; the median step time gives images/s.
 Writes benchmarks/results/train_throughput.md. Run it alone: another job on the cores skews it.
+
+On a GPU (``--device cuda``) each step is timed up to ``torch.cuda.synchronize()``; ``--precision``
+runs the forward and loss under autocast as the trainer does (``bf16``; ``fp16`` with a gradient
+scaler, CUDA only) and ``--channels-last`` puts model and batches in NHWC, the trainer's switches of
+the same names.
 """
 from __future__ import annotations
 
@@ -20,18 +26,38 @@ import facesr
 from facesr.checkpoint import hardware
 
 
-def bench(name: str, batch: int, steps: int, warmup: int) -> dict:
-    model = facesr.build(name).train()
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench(name: str, batch: int, steps: int, warmup: int, device: str = "cpu", precision: str = "fp32",
+          channels_last: bool = False) -> dict:
+    dev = torch.device(device)
+    if precision == "fp16" and dev.type != "cuda":
+        raise SystemExit("--precision fp16 needs --device cuda (it uses a CUDA gradient scaler)")
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = facesr.build(name).to(dev, memory_format=fmt).train()
     opt = torch.optim.Adam(model.parameters(), 2e-4, betas=(0.9, 0.99))
-    x = torch.rand(batch, 3, model.lr_size, model.lr_size)
-    y = torch.rand(batch, 3, model.hr_size, model.hr_size)
+    x = torch.rand(batch, 3, model.lr_size, model.lr_size, device=dev).contiguous(memory_format=fmt)
+    y = torch.rand(batch, 3, model.hr_size, model.hr_size, device=dev).contiguous(memory_format=fmt)
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     times = []
     for i in range(warmup + steps):
+        _sync(dev)
         t = time.perf_counter()
-        loss = torch.nn.functional.l1_loss(model(x), y)
+        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+            loss = torch.nn.functional.l1_loss(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        _sync(dev)
         if i >= warmup:
             times.append(time.perf_counter() - t)
     med = statistics.median(times)
@@ -46,14 +72,20 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("-o", "--output", default=str(Path(__file__).parent / "results" / "train_throughput.md"))
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    rows = [bench(m, a.batch, a.steps, a.warmup) for m in a.models]
+    if a.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"--device {a.device}: this torch build sees no CUDA GPU")
+    rows = [bench(m, a.batch, a.steps, a.warmup, a.device, a.precision, a.channels_last) for m in a.models]
     ref = rows[0]["images_per_s"]
     lines = [f"Training throughput, batch {a.batch}, median of {a.steps} steps after {a.warmup} warm-up, "
-             f"{torch.get_num_threads()} threads, {hardware()}.", "",
+             f"{torch.get_num_threads()} threads, {hardware()}; device {a.device}, precision {a.precision}"
+             + (", channels_last" if a.channels_last else "") + ".", "",
              "```", "python benchmarks/bench_train.py " + " ".join(sys.argv[1:]), "```", "",
              "| model | params | s/step | images/s | vs first |", "|---|---|---|---|---|"]
     for r in rows:
