@@ -45,6 +45,7 @@ if "--omp-default" not in sys.argv:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the first torch import
 
 import argparse  # noqa: E402
+import random  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -81,8 +82,22 @@ def _sync(x: torch.Tensor) -> None:
         torch.cuda.synchronize(x.device)
 
 
+def paired_speedup(ref: list[float], times: list[float], n_boot: int = 2000, seed: int = 0):
+    """(median, lo, hi): the median over rounds of ``ref[i] / times[i]`` (both timed in the same round) and
+    a 95 % percentile-bootstrap interval of that median (None, None with fewer than 5 rounds).
+
+    Pairing each round's times cancels drifts in machine load that hit both paths of a round alike."""
+    ratios = [a / b for a, b in zip(ref, times)]
+    med = statistics.median(ratios)
+    if len(ratios) < 5:
+        return med, None, None
+    rng = random.Random(seed)
+    boots = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(n_boot))
+    return med, boots[int(0.025 * n_boot)], boots[int(0.975 * n_boot) - 1]
+
+
 def _timed(paths: dict, x: torch.Tensor, repeats: int, warmup: int):
-    """Median seconds per call of each path and its max abs difference to the first (eager)."""
+    """Per-round seconds per call of each path and its max abs difference to the first (eager)."""
     outs = {}
     with torch.inference_mode():
         for name, fn in paths.items():
@@ -99,7 +114,7 @@ def _timed(paths: dict, x: torch.Tensor, repeats: int, warmup: int):
                 paths[name](x)
                 _sync(x)
                 times[name].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}, diffs
+    return times, diffs
 
 
 def bench_model(name: str, args) -> list[dict]:
@@ -144,12 +159,19 @@ def bench_model(name: str, args) -> list[dict]:
                 "TorchScript freeze (optimised, no oneDNN calls)": optimize_for_inference(model, mkldnn=False,
                                                                                           jit=True),
             })
-        med, diffs = _timed(paths_b, x, reps, args.warmup)
+        times, diffs = _timed(paths_b, x, reps, args.warmup)
+        med = {k: statistics.median(v) for k, v in times.items()}
         for k in paths_b:
+            sp, lo, hi = paired_speedup(times["eager"], times[k])
             rows.append({"model": name, "batch": batch, "path": k, "s": med[k], "diff": diffs[k],
-                         "speedup": med["eager"] / med[k], "repeats": reps, "build_s": build.get(k)})
+                         "speedup": sp, "ci": (lo, hi), "repeats": reps, "build_s": build.get(k)})
         print(f"{name} batch {batch}: " + ", ".join(f"{k} {med[k] * 1e3:.1f} ms" for k in paths_b), file=sys.stderr)
     return rows
+
+
+def _ci(r: dict) -> str:
+    lo, hi = r.get("ci", (None, None))
+    return f" [{lo:.2f}, {hi:.2f}]" if lo is not None and r["path"] != "eager" else ""
 
 
 def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
@@ -161,7 +183,9 @@ def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
              f"median of {args.repeats} rounds at batch 1 and "
              + (f"{args.repeats16} at batch 16" if args.repeats16 > 0 else "batch 16 not run")
              + f" after {args.warmup} "
-             f"warm-up calls; in each round all paths run in turn. Speed-ups are ratios within this run.", "",
+             f"warm-up calls; in each round all paths run in turn. Times are medians over rounds; a speed-up is "
+             f"the median over rounds of eager's time / the path's time in the same round, with a 95 % "
+             f"bootstrap interval of that median in brackets (5 rounds or more).", "",
              "```", cmd, "```", "",
              "eager = `model.eval()` under `torch.no_grad()`; optimised = `optimize_for_inference(model)` under "
              "`torch.inference_mode()` (backend `torch`); ORT = the `onnxruntime` back-end "
@@ -176,7 +200,7 @@ def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
         e, o, t = (keyed.get((model, batch, p)) for p in ("eager", "optimised", "ORT"))
         ms = lambda r: f"{r['s'] * 1e3:.1f}" if r else "-"  # noqa: E731
         ips = lambda r: f"{batch / r['s']:.2f}" if r else "-"  # noqa: E731
-        sp = lambda r: f"**{r['speedup']:.2f}x**" if r else "-"  # noqa: E731
+        sp = lambda r: (f"**{r['speedup']:.2f}x**" + _ci(r)) if r else "-"  # noqa: E731
         dd = f"{o['diff']:.1e} / " + (f"{t['diff']:.1e}" if t else "-")
         bs = lambda r: f"{r['build_s']:.2f}" if r and r.get("build_s") is not None else "-"  # noqa: E731
         lines.append(f"| {model} | {batch} | {ms(e)} | {ms(o)} | {ms(t)} | {sp(o)} | {sp(t)} | {ips(e)} | {ips(o)} | "
@@ -187,7 +211,7 @@ def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
                   "variants of the optimised path; on a GPU: the optimised module in fp16); speed-up vs eager:", "",
                   "| model | batch | path | ms | speed-up | max abs diff |", "|---|---|---|---|---|---|"]
         for r in abl:
-            lines.append(f"| {r['model']} | {r['batch']} | {r['path']} | {r['s'] * 1e3:.1f} | {r['speedup']:.2f}x | "
+            lines.append(f"| {r['model']} | {r['batch']} | {r['path']} | {r['s'] * 1e3:.1f} | {r['speedup']:.2f}x{_ci(r)} | "
                          f"{r['diff']:.1e} |")
     return "\n".join(lines) + "\n"
 
