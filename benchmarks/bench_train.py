@@ -75,22 +75,34 @@ def main():
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--both-formats", action="store_true",
+                    help="time every model in NCHW and in channels_last (one after the other) and give the ratio")
     ap.add_argument("-o", "--output", default=str(Path(__file__).parent / "results" / "train_throughput.md"))
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"--device {a.device}: this torch build sees no CUDA GPU")
-    rows = [bench(m, a.batch, a.steps, a.warmup, a.device, a.precision, a.channels_last) for m in a.models]
+    formats = [False, True] if a.both_formats else [a.channels_last]
+    rows = []
+    for m in a.models:
+        for cl in formats:
+            rows.append(dict(bench(m, a.batch, a.steps, a.warmup, a.device, a.precision, cl), channels_last=cl))
+            print(f"{m} {'channels_last' if cl else 'NCHW'}: {rows[-1]['images_per_s']:.2f} images/s", file=sys.stderr)
     ref = rows[0]["images_per_s"]
+    fmt_note = ("each model in NCHW and then in channels_last" if a.both_formats
+                else "channels_last" if a.channels_last else "NCHW")
     lines = [f"Training throughput, batch {a.batch}, median of {a.steps} steps after {a.warmup} warm-up, "
-             f"{torch.get_num_threads()} threads, {hardware()}; device {a.device}, precision {a.precision}"
-             + (", channels_last" if a.channels_last else "") + ".", "",
+             f"{torch.get_num_threads()} threads, {hardware()}; device {a.device}, precision {a.precision}, "
+             f"{fmt_note}.", "",
              "```", "python benchmarks/bench_train.py " + " ".join(sys.argv[1:]), "```", "",
-             "| model | params | s/step | images/s | vs first |", "|---|---|---|---|---|"]
+             "| model | format | params | s/step | images/s | vs first row | channels_last vs NCHW |",
+             "|---|---|---|---|---|---|---|"]
+    nchw = {r["model"]: r["images_per_s"] for r in rows if not r["channels_last"]}
     for r in rows:
-        lines.append(f"| {r['model']} | {r['params']:,} | {r['s_per_step']:.2f} | {r['images_per_s']:.2f} | "
-                     f"{r['images_per_s'] / ref:.2f}x |")
+        gain = (f"{r['images_per_s'] / nchw[r['model']]:.2f}x" if r["channels_last"] and r["model"] in nchw else "")
+        lines.append(f"| {r['model']} | {'channels_last' if r['channels_last'] else 'NCHW'} | {r['params']:,} | "
+                     f"{r['s_per_step']:.2f} | {r['images_per_s']:.2f} | {r['images_per_s'] / ref:.2f}x | {gain} |")
     text = "\n".join(lines) + "\n"
     Path(a.output).parent.mkdir(parents=True, exist_ok=True)
     Path(a.output).write_text(text)

@@ -1,6 +1,11 @@
-"""``facesr export``: write a model as ONNX and check it with ONNX Runtime.
+"""``facesr export``: write a model as ONNX (checked with ONNX Runtime) or as an AOTInductor package.
 
     facesr export -m MODEL -o FILE.onnx [--opset N] [--no-check] [--random-weights] [--plain]
+    facesr export -m MODEL -o FILE.pt2 [--static-batch N] [--no-check] [--random-weights]
+
+The format follows the suffix: ``.onnx`` (:func:`facesr.inference.export.export_onnx`) or ``.pt2``
+(:func:`facesr.inference.aoti.compile_aoti`: native code for this CPU and torch version, needs a C++
+compiler, about a minute for SPARNet).
 
 ``MODEL`` is a registry name with shipped weights or a facesr ``.safetensors`` model file;
 ``--random-weights`` builds the registry preset untrained instead (for presets whose weights do not
@@ -19,11 +24,13 @@ __all__ = ["add_export_parser", "cmd_export"]
 def add_export_parser(subparsers):
     """Register the ``export`` sub-command on an ``argparse`` sub-parsers object; returns its parser."""
     p = subparsers.add_parser(
-        "export", help="export a model to ONNX (LR [0,1] NCHW, dynamic batch -> SR [0,1]) and check it",
-        description="Export a model to ONNX: input 'lr' (N x 3 x lr x lr, [0,1]), output 'sr' "
-                    "(N x 3 x hr x hr, [0,1]); then compare ONNX Runtime with PyTorch at batch 1 and 3.")
+        "export", help="export a model to ONNX or an AOTInductor package (LR [0,1] NCHW -> SR [0,1]) and check it",
+        description="Export a model to ONNX (FILE.onnx: input 'lr' (N x 3 x lr x lr, [0,1]), output 'sr' "
+                    "(N x 3 x hr x hr, [0,1]), dynamic batch; checked with ONNX Runtime at batch 1 and 3) or "
+                    "compile it with AOTInductor (FILE.pt2: same contract, native code for this CPU and "
+                    "torch version; needs a C++ compiler; checked by loading it).")
     p.add_argument("-m", "--model", default="default", help="registry name or .safetensors model file")
-    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    p.add_argument("-o", "--output", required=True, help="the .onnx or .pt2 file to write")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--no-check", action="store_true", help="do not compare ONNX Runtime with PyTorch")
     p.add_argument("--random-weights", action="store_true",
@@ -31,6 +38,8 @@ def add_export_parser(subparsers):
     p.add_argument("--plain", action="store_true",
                    help="export the layer graph as it is (no BatchNorm folding / sub-pixel up-convs)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference allowed (default 1e-4)")
+    p.add_argument("--static-batch", type=int, default=None, metavar="N",
+                   help=".pt2 only: compile for batch N alone (faster than the default any-batch package)")
     p.set_defaults(fn=cmd_export)
     return p
 
@@ -45,16 +54,48 @@ def _model(args):
     return facesr.load(args.model)
 
 
+def _export_aoti(args, out: Path) -> int:
+    from .aoti import aoti_unavailable_reason, compile_aoti
+
+    if args.plain:
+        raise FacesrError("--plain applies to ONNX export; .pt2 packages are always compiled from the optimised graph")
+    reason = aoti_unavailable_reason()
+    if reason:
+        raise FacesrError(reason)
+    model = _model(args)
+    print(f"compiling with AOTInductor into {out} (about a minute for SPARNet) ...", file=sys.stderr)
+    res = compile_aoti(model, out, batch=args.static_batch, check=not args.no_check, tolerance=args.tolerance)
+    lr, hr, b = res["lr_size"], res["hr_size"], res["batch"]
+    n = "N" if b == "dynamic" else b
+    print(f"wrote {res['path']} ({res['bytes'] / 1e6:.1f} MB, compiled in {res['compile_s']:.0f} s): "
+          f"lr {n} x 3 x {lr} x {lr} in [0,1] -> sr {n} x 3 x {hr} x {hr} in [0,1]")
+    if not res["checked"]:
+        print(f"not checked: {res.get('reason', '')}")
+        return 0
+    diffs = ", ".join(f"batch {k}: {d:.2e}" for k, d in res["diffs"].items())
+    print(f"package vs PyTorch: max abs diff {res['max_abs_diff']:.2e} ({diffs}; tolerance "
+          f"{res['tolerance']:.0e}) {'OK' if res['ok'] else 'FAILED'}")
+    if not res["ok"]:
+        print(f"facesr: error: the package's output differs from PyTorch by {res['max_abs_diff']:.2e} "
+              f"> {res['tolerance']:.0e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_export(args) -> int:
     """Handler of ``facesr export``: 0 on success, 2 (one line on stderr) on a user error or a failed check."""
     try:
         from .export import export_onnx
 
         out = Path(args.output)
-        if out.suffix.lower() != ".onnx":
-            raise FacesrError(f"the output file must end in .onnx: {out}")
+        if out.suffix.lower() not in (".onnx", ".pt2"):
+            raise FacesrError(f"the output file must end in .onnx (ONNX) or .pt2 (AOTInductor package): {out}")
         if out.is_dir():
             raise FacesrError(f"the output is a folder, not a file: {out}")
+        if out.suffix.lower() == ".pt2":
+            return _export_aoti(args, out)
+        if args.static_batch is not None:
+            raise FacesrError("--static-batch applies to .pt2 packages; ONNX files always take any batch size")
         if args.opset < 11:
             raise FacesrError(f"--opset {args.opset} is too old: the graph needs opset 11 or newer (default 17)")
         model = _model(args)

@@ -13,14 +13,21 @@ Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.ev
 * ``onnxruntime``  the optimised graph exported to ONNX in memory and run by ONNX Runtime's CPU provider
                    (:class:`OrtSR`), its worker threads not spinning between runs. Measured on the 2-core
                    test machine with OpenMP's default wait policy (as a user's process runs): slower than
-                   ``torch`` for every 16x16 model at batch 1 (SPARNet 134 vs 109 ms) and for SPARNet,
-                   -baseline and -tiny at batch 16, faster at batch 16 for sparnet-3d, -light-3d and -prelu
-                   (4-14 %, benchmarks/results/inference_omp_default.md) and for SPARNetHD at 512 px
-                   (8.8 vs 11.4 s, benchmarks/results/inference_sparnethd.md). Building it (trace +
-                   export + session) takes 0.6-4.5 s for the 16x16 models, 21 s for SPARNetHD; needs
+                   ``torch`` for every 16x16 model at batch 1 (SPARNet 128 vs 114 ms); at batch 16 the two
+                   are close and which one wins changed between runs (in the latest, ORT was faster for
+                   sparnet-prelu, -light-3d and -baseline by 32, 12 and 3 %;
+                   benchmarks/results/inference_omp_default.md); faster for SPARNetHD at 512 px (8.8 vs
+                   11.4 s, benchmarks/results/inference_sparnethd.md). Building it (trace + export +
+                   session) takes 0.6-5 s for the 16x16 models, 21 s for SPARNetHD; needs
                    ``pip install 'facesr[onnx]'``.
+* ``aoti``         the optimised graph compiled ahead of time by AOTInductor into native code
+                   (:mod:`facesr.inference.aoti`; float32 CPU models): compiled once per weights into
+                   ``~/.cache/facesr/aoti`` (about a minute for SPARNet; needs a C++ compiler), then loaded
+                   in a fraction of a second. Any batch size. On the test machine, SPARNet: 1.09x the
+                   ``torch`` back-end's speed at batch 1 and 1.19x at batch 16 (one run,
+                   benchmarks/results/aoti_dynamic.md); for long jobs where the compile pays off.
 * ``auto``         ``torch``: cheap to build, always available, and the fastest measured CPU path here
-                   for one 16x16 face at a time.
+                   for one 16x16 face at a time among those that build in seconds.
 
 :class:`OrtSR` is an ``nn.Module`` (so that callers treat it like any model) with ``lr_size``, ``hr_size``,
 ``facesr_meta`` and ``backend`` attributes; it takes and returns CPU float tensors, any batch size.
@@ -37,7 +44,7 @@ from ..errors import FacesrError
 
 __all__ = ["BACKENDS", "OrtSR", "inference_model"]
 
-BACKENDS = ("auto", "eager", "torch", "onnxruntime")
+BACKENDS = ("auto", "eager", "torch", "onnxruntime", "aoti")
 
 
 class OrtSR(torch.nn.Module):
@@ -96,6 +103,10 @@ def inference_model(model: torch.nn.Module, backend: str = "auto", threads: int 
         return model.eval()
     if backend == "onnxruntime":
         return OrtSR(model, threads=threads).eval()
+    if backend == "aoti":
+        from .aoti import cached_aoti
+
+        return cached_aoti(model).eval()
     from .optimize import optimize_for_inference
 
     return optimize_for_inference(model)
