@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 
 from ..errors import FacesrError
+from .runtime import CompiledSR
 
 __all__ = ["AotiError", "AotiSR", "aoti_unavailable_reason", "compile_aoti", "cached_aoti", "aoti_cache_dir"]
 
@@ -172,7 +173,7 @@ def compile_aoti(model: torch.nn.Module, path, *, batch: int | None = None, chec
         model.train(was_training)
 
 
-class AotiSR(torch.nn.Module):
+class AotiSR(CompiledSR):
     """An SR model compiled by :func:`compile_aoti`: LR ``N x 3 x lr x lr`` in [0, 1] -> SR in [0, 1].
 
     Loading runs the package's native code: load only packages you compiled yourself."""
@@ -203,14 +204,8 @@ class AotiSR(torch.nn.Module):
         self.batch = None if meta.get("facesr_batch", "dynamic") == "dynamic" else int(meta["facesr_batch"])
         self.metadata = {k: v for k, v in meta.items() if k.startswith("facesr_")}
 
-    @property
-    def scale(self) -> int:
-        return self.hr_size // self.lr_size
-
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        if lr.ndim != 4 or lr.shape[1] != 3 or lr.shape[-1] != self.lr_size or lr.shape[-2] != self.lr_size:
-            raise ValueError(f"expected LR faces of shape N x 3 x {self.lr_size} x {self.lr_size}, "
-                             f"got {tuple(lr.shape)}")
+        self.check_lr(lr)
         if self.batch is not None and lr.shape[0] != self.batch:
             raise ValueError(f"this AOTInductor package was compiled for batch {self.batch}, got {lr.shape[0]}")
         return self.runner(lr.detach().to("cpu", torch.float32).contiguous())

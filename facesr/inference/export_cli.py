@@ -69,14 +69,19 @@ def _export_aoti(args, out: Path) -> int:
     n = "N" if b == "dynamic" else b
     print(f"wrote {res['path']} ({res['bytes'] / 1e6:.1f} MB, compiled in {res['compile_s']:.0f} s): "
           f"lr {n} x 3 x {lr} x {lr} in [0,1] -> sr {n} x 3 x {hr} x {hr} in [0,1]")
+    return _report_check(res, "the package")
+
+
+def _report_check(res: dict, what: str) -> int:
+    """Print the comparison with PyTorch of an export result; 0 when it passed (or was not run), else 2."""
     if not res["checked"]:
         print(f"not checked: {res.get('reason', '')}")
         return 0
-    diffs = ", ".join(f"batch {k}: {d:.2e}" for k, d in res["diffs"].items())
-    print(f"package vs PyTorch: max abs diff {res['max_abs_diff']:.2e} ({diffs}; tolerance "
+    diffs = ", ".join(f"batch {b}: {d:.2e}" for b, d in res["diffs"].items())
+    print(f"{what} vs PyTorch: max abs diff {res['max_abs_diff']:.2e} ({diffs}; tolerance "
           f"{res['tolerance']:.0e}) {'OK' if res['ok'] else 'FAILED'}")
     if not res["ok"]:
-        print(f"facesr: error: the package's output differs from PyTorch by {res['max_abs_diff']:.2e} "
+        print(f"facesr: error: {what}'s output differs from PyTorch by {res['max_abs_diff']:.2e} "
               f"> {res['tolerance']:.0e}", file=sys.stderr)
         return 2
     return 0
@@ -104,18 +109,7 @@ def cmd_export(args) -> int:
         lr, hr = res["lr_size"], res["hr_size"]
         print(f"wrote {res['path']} ({res['bytes'] / 1e6:.1f} MB, opset {res['opset']}): "
               f"lr N x 3 x {lr} x {lr} in [0,1] -> sr N x 3 x {hr} x {hr} in [0,1]")
-        if not res["checked"]:
-            print(f"not checked: {res.get('reason', '')}")
-            return 0
-        diffs = ", ".join(f"batch {b}: {d:.2e}" for b, d in res["diffs"].items())
-        verdict = "OK" if res["ok"] else "FAILED"
-        print(f"ONNX Runtime {res['onnxruntime']} vs PyTorch: max abs diff {res['max_abs_diff']:.2e} "
-              f"({diffs}; tolerance {res['tolerance']:.0e}) {verdict}")
-        if not res["ok"]:
-            print(f"facesr: error: ONNX Runtime output differs from PyTorch by {res['max_abs_diff']:.2e} "
-                  f"> {res['tolerance']:.0e}", file=sys.stderr)
-            return 2
-        return 0
+        return _report_check(res, f"ONNX Runtime {res.get('onnxruntime', '')}".strip())
     except FacesrError as e:
         print(f"facesr: error: {e}", file=sys.stderr)
         return 2

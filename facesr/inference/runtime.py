@@ -42,12 +42,28 @@ import torch
 
 from ..errors import FacesrError
 
-__all__ = ["BACKENDS", "OrtSR", "inference_model"]
+__all__ = ["BACKENDS", "CompiledSR", "OrtSR", "inference_model"]
 
 BACKENDS = ("auto", "eager", "torch", "onnxruntime", "aoti")
 
 
-class OrtSR(torch.nn.Module):
+class CompiledSR(torch.nn.Module):
+    """Base of the back-ends that run a model outside PyTorch's modules: sizes, scale and the input check."""
+
+    lr_size: int
+    hr_size: int
+
+    @property
+    def scale(self) -> int:
+        return self.hr_size // self.lr_size
+
+    def check_lr(self, lr: torch.Tensor) -> None:
+        if lr.ndim != 4 or lr.shape[1] != 3 or lr.shape[-1] != self.lr_size or lr.shape[-2] != self.lr_size:
+            raise ValueError(f"expected LR faces of shape N x 3 x {self.lr_size} x {self.lr_size}, "
+                             f"got {tuple(lr.shape)}")
+
+
+class OrtSR(CompiledSR):
     """An SR model run by ONNX Runtime (CPU): LR ``N x 3 x lr x lr`` in [0, 1] -> SR in [0, 1]."""
 
     backend = "onnxruntime"
@@ -82,14 +98,8 @@ class OrtSR(torch.nn.Module):
             model.train(was_training)
         self.session = ort_session(buf.getvalue(), threads=threads or torch.get_num_threads())
 
-    @property
-    def scale(self) -> int:
-        return self.hr_size // self.lr_size
-
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        if lr.ndim != 4 or lr.shape[1] != 3 or lr.shape[-1] != self.lr_size or lr.shape[-2] != self.lr_size:
-            raise ValueError(f"expected LR faces of shape N x 3 x {self.lr_size} x {self.lr_size}, "
-                             f"got {tuple(lr.shape)}")
+        self.check_lr(lr)
         x = lr.detach().to("cpu", torch.float32).contiguous().numpy()
         return torch.from_numpy(self.session.run(["sr"], {"lr": x})[0])
 
