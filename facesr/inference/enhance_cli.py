@@ -42,7 +42,9 @@ def add_backend_argument(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="how the model runs: torch (optimised PyTorch; = auto), onnxruntime (ONNX Runtime, CPU; "
-                        "needs facesr[onnx]; a few seconds to build), eager (the model as trained)")
+                        "needs facesr[onnx]; a few seconds to build), aoti (compiled ahead of time by "
+                        "AOTInductor; about a minute the first time, needs a C++ compiler, then cached), "
+                        "eager (the model as trained)")
 
 
 def cmd_enhance(args) -> int:
