@@ -23,6 +23,7 @@ def compiled(tmp_path_factory):
     if AOTI_REASON:
         pytest.skip(AOTI_REASON)
     model = _perturb(SPARNet(**SMALL))
+    model.facesr_meta = {"arch": "sparnet", "preset": "sparnet-small-test", "crop": "lfw"}
     cache = tmp_path_factory.mktemp("cache") / "aoti"
     lines = []
     runner = A.cached_aoti(model, cache_dir=cache, progress=lines.append)
@@ -34,6 +35,8 @@ def test_aoti_package_matches_pytorch(compiled):
     assert len(lines) == 1 and "compiling" in lines[0]
     assert (runner.lr_size, runner.hr_size, runner.batch, runner.scale) == (8, 32, None, 4)
     assert runner.metadata["facesr_threads"] == str(torch.get_num_threads())
+    assert runner.metadata["facesr_preset"] == "sparnet-small-test"  # the package says what it holds
+    assert runner.facesr_meta["crop"] == "lfw"  # enhance reads the crop from the back-end's module
     other = _perturb(copy.deepcopy(model), seed=5)
     for n in (1, 2, 5):  # one package, any batch size
         x = _lr(n, seed=n, size=8)

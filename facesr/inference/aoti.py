@@ -129,9 +129,10 @@ def compile_aoti(model: torch.nn.Module, path, *, batch: int | None = None, chec
         meta = {"facesr_lr_size": str(lr_size), "facesr_hr_size": str(hr_size),
                 "facesr_batch": "dynamic" if batch is None else str(int(batch)),
                 "facesr_threads": str(torch.get_num_threads()), "facesr_torch": torch.__version__}
-        name = (getattr(model, "facesr_meta", None) or {}).get("name")
-        if name:
-            meta["facesr_name"] = str(name)
+        src = getattr(model, "facesr_meta", None) or {}
+        for key in ("arch", "preset"):  # what the weights are, when they came from a facesr checkpoint
+            if src.get(key):
+                meta[f"facesr_{key}"] = str(src[key])
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
