@@ -25,8 +25,9 @@ another job, spin-waiting 2-thread PyTorch ran the same forward anywhere from 0.
 ratios meaningless. Passive waiting is not neutral, though: every parallel op then wakes a sleeping
 thread, which slows the op-heavy eager path (893 top-level torch ops per SPARNet forward, several with
 more than one parallel region) far more than the optimised one (441; both counted by
-benchmarks/bench_onednn_share.py): SPARNet eager 182 -> 282 ms, optimised 109 -> 137 ms, sparnet-tiny
-eager 61 -> 156 ms (results/inference_omp_default.md vs results/inference.md, one run each). Passive ratios are therefore
+benchmarks/bench_onednn_share.py): SPARNet eager 197 -> 375 ms, optimised 114 -> 181 ms, sparnet-tiny
+eager 93 -> 165 ms (results/inference_omp_default.md vs results/inference.md, one run each; the
+previous pair of runs gave 182 -> 282, 109 -> 137 and 61 -> 156 ms). Passive ratios are therefore
 larger than a user's process sees, and ONNX Runtime (its own thread pool, unaffected) looks faster next
 to PyTorch than it is. ``--omp-default`` leaves the policy at OpenMP's default (spin a while, then
 sleep), as a user's process has it: the figures to quote for users; run it on idle cores.
