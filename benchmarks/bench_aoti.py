@@ -19,6 +19,7 @@ from __future__ import annotations
 import bench_inference as bi  # noqa: I001  (first: sets OMP_WAIT_POLICY before torch is imported)
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
             results[b] = bi._timed(paths, xb, reps, a.warmup)
     out = []
     out.append(f"{a.model}, {hardware()}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY="
-               f"{bi.os.environ.get('OMP_WAIT_POLICY', '')}; AOTInductor package "
+               f"{os.environ.get('OMP_WAIT_POLICY', '')}; AOTInductor package "
                f"({'dynamic batch' if a.dynamic else 'batch 1'}) compiled in {compile_s:.0f} s; random weights")
     out.append("python benchmarks/bench_aoti.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     for b, (times, diffs) in results.items():

@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 from ..errors import FacesrError
-from .runtime import CompiledSR
+from ..models.common import SRModel
 
 __all__ = ["AotiError", "AotiSR", "aoti_unavailable_reason", "compile_aoti", "cached_aoti", "aoti_cache_dir"]
 
@@ -69,11 +69,18 @@ def _compiler() -> str | None:
     return None
 
 
-def aoti_unavailable_reason() -> str | None:
-    """Why models cannot be compiled with AOTInductor here (None: they can)."""
+def _torch_too_old() -> str | None:
     if _torch_version() < _MIN_TORCH:
         return (f"AOTInductor packages need torch >= {_MIN_TORCH[0]}.{_MIN_TORCH[1]} "
                 f"(this is {torch.__version__}); use backend 'torch' or 'onnxruntime'")
+    return None
+
+
+def aoti_unavailable_reason() -> str | None:
+    """Why models cannot be compiled with AOTInductor here (None: they can)."""
+    too_old = _torch_too_old()
+    if too_old:
+        return too_old
     if _compiler() is None:
         return ("AOTInductor needs a C++ compiler and none was found (c++, g++ or clang++ on PATH, or $CXX); "
                 "install one (e.g. 'apt install g++') or use backend 'torch' or 'onnxruntime'")
@@ -174,7 +181,7 @@ def compile_aoti(model: torch.nn.Module, path, *, batch: int | None = None, chec
         model.train(was_training)
 
 
-class AotiSR(CompiledSR):
+class AotiSR(SRModel):
     """An SR model compiled by :func:`compile_aoti`: LR ``N x 3 x lr x lr`` in [0, 1] -> SR in [0, 1].
 
     Loading runs the package's native code: load only packages you compiled yourself."""
@@ -183,9 +190,9 @@ class AotiSR(CompiledSR):
 
     def __init__(self, path):
         super().__init__()
-        if _torch_version() < _MIN_TORCH:  # loading needs no compiler, only a recent torch
-            raise AotiError(f"AOTInductor packages need torch >= {_MIN_TORCH[0]}.{_MIN_TORCH[1]} "
-                            f"(this is {torch.__version__})")
+        reason = _torch_too_old()  # loading needs no compiler, only a recent torch
+        if reason:
+            raise AotiError(reason)
         path = Path(path)
         if not path.is_file():
             raise AotiError(f"no AOTInductor package at {path}")
@@ -206,7 +213,7 @@ class AotiSR(CompiledSR):
         self.metadata = {k: v for k, v in meta.items() if k.startswith("facesr_")}
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        self.check_lr(lr)
+        self.check_input(lr)
         if self.batch is not None and lr.shape[0] != self.batch:
             raise ValueError(f"this AOTInductor package was compiled for batch {self.batch}, got {lr.shape[0]}")
         return self.runner(lr.detach().to("cpu", torch.float32).contiguous())
@@ -226,12 +233,15 @@ def _cache_key(model, batch) -> str:
 def cached_aoti(model: torch.nn.Module, *, batch: int | None = None, cache_dir=None, progress=print) -> AotiSR:
     """``model`` compiled with :func:`compile_aoti` into the cache (once per weights, torch version, thread
     count and ``batch``), loaded as an :class:`AotiSR`; ``progress`` gets one line before a compile."""
-    reason = aoti_unavailable_reason()
+    reason = _torch_too_old()
     if reason:
         raise AotiError(reason)
     folder = Path(cache_dir) if cache_dir is not None else aoti_cache_dir()
     path = folder / f"{_cache_key(model, batch)}.pt2"
     if not path.is_file():
+        reason = aoti_unavailable_reason()  # a cached package loads without a compiler
+        if reason:
+            raise AotiError(reason)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:

@@ -9,7 +9,7 @@ Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.ev
 * ``eager``        the model as it is, in eval mode.
 * ``torch``        :func:`facesr.inference.optimize.optimize_for_inference` (BatchNorm folded, up-convs at
                    low resolution, channels_last, oneDNN with pre-packed weights on CPUs): pure PyTorch,
-                   any device, builds in milliseconds.
+                   any device, builds in under half a second for the 16x16 models.
 * ``onnxruntime``  the optimised graph exported to ONNX in memory and run by ONNX Runtime's CPU provider
                    (:class:`OrtSR`), its worker threads not spinning between runs. Measured on the 2-core
                    test machine with OpenMP's default wait policy (as a user's process runs): slower than
@@ -18,7 +18,7 @@ Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.ev
                    sparnet-prelu, -light-3d and -baseline by 32, 12 and 3 %;
                    benchmarks/results/inference_omp_default.md); faster for SPARNetHD at 512 px (8.8 vs
                    11.4 s, benchmarks/results/inference_sparnethd.md). Building it (trace + export +
-                   session) takes 0.6-5 s for the 16x16 models, 21 s for SPARNetHD; needs
+                   session) takes 0.9-5 s for the 16x16 models, 21 s for SPARNetHD; needs
                    ``pip install 'facesr[onnx]'``.
 * ``aoti``         the optimised graph compiled ahead of time by AOTInductor into native code
                    (:mod:`facesr.inference.aoti`; float32 CPU models): compiled once per weights into
@@ -30,7 +30,8 @@ Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.ev
                    for one 16x16 face at a time among those that build in seconds.
 
 :class:`OrtSR` is an ``nn.Module`` (so that callers treat it like any model) with ``lr_size``, ``hr_size``,
-``facesr_meta`` and ``backend`` attributes; it takes and returns CPU float tensors, any batch size.
+``facesr_meta`` and ``backend`` attributes (an :class:`~facesr.models.common.SRModel`: ``scale`` and the input
+check are the models' own); it takes and returns CPU float tensors, any batch size.
 ONNX Runtime sessions are safe to call from several threads at once.
 """
 from __future__ import annotations
@@ -41,29 +42,14 @@ import warnings
 import torch
 
 from ..errors import FacesrError
+from ..models.common import SRModel
 
-__all__ = ["BACKENDS", "CompiledSR", "OrtSR", "inference_model"]
+__all__ = ["BACKENDS", "OrtSR", "inference_model"]
 
 BACKENDS = ("auto", "eager", "torch", "onnxruntime", "aoti")
 
 
-class CompiledSR(torch.nn.Module):
-    """Base of the back-ends that run a model outside PyTorch's modules: sizes, scale and the input check."""
-
-    lr_size: int
-    hr_size: int
-
-    @property
-    def scale(self) -> int:
-        return self.hr_size // self.lr_size
-
-    def check_lr(self, lr: torch.Tensor) -> None:
-        if lr.ndim != 4 or lr.shape[1] != 3 or lr.shape[-1] != self.lr_size or lr.shape[-2] != self.lr_size:
-            raise ValueError(f"expected LR faces of shape N x 3 x {self.lr_size} x {self.lr_size}, "
-                             f"got {tuple(lr.shape)}")
-
-
-class OrtSR(CompiledSR):
+class OrtSR(SRModel):
     """An SR model run by ONNX Runtime (CPU): LR ``N x 3 x lr x lr`` in [0, 1] -> SR in [0, 1]."""
 
     backend = "onnxruntime"
@@ -99,7 +85,7 @@ class OrtSR(CompiledSR):
         self.session = ort_session(buf.getvalue(), threads=threads or torch.get_num_threads())
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        self.check_lr(lr)
+        self.check_input(lr)
         x = lr.detach().to("cpu", torch.float32).contiguous().numpy()
         return torch.from_numpy(self.session.run(["sr"], {"lr": x})[0])
 

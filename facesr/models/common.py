@@ -78,7 +78,8 @@ class SRModel(nn.Module):
         if lr.ndim != 4 or lr.shape[1] != 3:
             raise ValueError(f"{type(self).__name__} expects N x 3 x H x W, got {tuple(lr.shape)}")
         if lr.shape[-2:] != (self.lr_size, self.lr_size):
-            raise ValueError(f"{type(self).__name__} expects LR faces of {self.lr_size}x{self.lr_size}, "
+            n = self.lr_size
+            raise ValueError(f"{type(self).__name__} expects LR faces of {n}x{n} (N x 3 x {n} x {n}), "
                              f"got {lr.shape[-2]}x{lr.shape[-1]} (resize them first: facesr.data.resize)")
 
     def upsample_input(self, lr: torch.Tensor) -> torch.Tensor:
