@@ -1,13 +1,18 @@
 """Does ahead-of-time compilation beat the optimised path? Eager vs ``torch`` vs an AOTInductor package, one run.
 
     python benchmarks/bench_aoti.py [--model sparnet] [--repeats 15] [--omp-default] [--dynamic [--batches 1 16]]
+                                    [--winograd 0 2] [--winograd-min-channels 128] [--init default]
 
 Compiles :func:`facesr.inference.optimize.optimize_for_inference`'s module for one registry model (random
-weights) with ``torch.export`` + ``torch._inductor.aoti_compile_and_package`` (inductor freezing on, so
+weights, by default :func:`facesr.models.perturb.perturb_weights`, so that outputs vary and the max |diff|
+means something; ``--init default`` keeps the model's own init, under which SPARNet's output is 0.5 +- 2e-4)
+with ``torch.export`` + ``torch._inductor.aoti_compile_and_package`` (inductor freezing on, so
 that weights are constants and convolutions are pre-packed; a C++ compiler is needed), loads the package
 and times the three paths at batch 1 in interleaved rounds (as ``bench_inference.py``; same OpenMP wait
 policy switch). ``--dynamic`` compiles for any batch size instead of batch 1 (what the ``aoti`` back-end
-builds) and then times every size in ``--batches``. Prints the times, the
+builds) and then times every size in ``--batches``. ``--winograd 0 2`` compiles one package per
+value: 0 plain convolutions, 2 the 3x3 stride-1 convs with at least ``--winograd-min-channels`` in and
+out channels as Winograd F(2x2, 3x3). Prints the times, the
 paired speed-ups with their 95 % bootstrap intervals, the compile time and the max |diff| to eager;
 ``-o FILE`` also writes them to FILE; the package goes to a temporary folder.
 
@@ -32,6 +37,7 @@ import torch
 import facesr
 from facesr.checkpoint import hardware
 from facesr.inference.optimize import optimize_for_inference
+from facesr.models.perturb import perturb_weights
 
 
 def main(argv=None) -> int:
@@ -43,38 +49,51 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--output", default=None, help="also write the printed lines to this file")
     ap.add_argument("--batches", type=int, nargs="+", default=[1], help="with --dynamic: batch sizes to time")
     ap.add_argument("--omp-default", action="store_true", help="OpenMP's default wait policy (see bench_inference)")
+    ap.add_argument("--winograd", type=int, nargs="+", default=[0], choices=[0, 2],
+                    help="one package per value: Winograd output tile (0: plain convolutions)")
+    ap.add_argument("--winograd-min-channels", type=int, default=128)
+    ap.add_argument("--init", choices=["perturbed", "default"], default="perturbed",
+                    help="random weights: perturb_weights (default) or the model's own init")
     a = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     import torch._inductor.config as inductor_config
 
     torch.manual_seed(0)
     model = facesr.build(a.model).eval()
+    if a.init == "perturbed":
+        perturb_weights(model)
     opt = optimize_for_inference(model)
     x = torch.rand(1, 3, model.lr_size, model.lr_size, generator=torch.Generator().manual_seed(1))
     inductor_config.freezing = True
-    t = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
         example = torch.cat([x, x]) if a.dynamic else x
         shapes = ({0: torch.export.Dim("batch", min=1, max=1024)},) if a.dynamic else None
-        ep = torch.export.export(opt, (example,), dynamic_shapes=shapes)
-        path = torch._inductor.aoti_compile_and_package(ep, package_path=str(Path(tmp) / "model.pt2"))
-        compile_s = time.perf_counter() - t
-        aoti = torch._inductor.aoti_load_package(path)
+        packages, compile_s = {}, {}
+        for m in a.winograd:
+            name = "AOTInductor" if m == 0 else f"AOTI F({m}x{m},3x3)"
+            net = optimize_for_inference(model, winograd=m, winograd_min_channels=a.winograd_min_channels)
+            t = time.perf_counter()
+            ep = torch.export.export(net, (example,), dynamic_shapes=shapes)
+            path = torch._inductor.aoti_compile_and_package(ep, package_path=str(Path(tmp) / f"model{m}.pt2"))
+            compile_s[name] = time.perf_counter() - t
+            packages[name] = torch._inductor.aoti_load_package(path)
 
         def eager(v):
             with torch.no_grad():
                 return model(v)
 
-        paths = {"eager": eager, "torch": opt, "AOTInductor": aoti}
+        paths = {"eager": eager, "torch": opt, **packages}
         results = {}
         for b in (a.batches if a.dynamic else [1]):
             xb = torch.rand(b, 3, model.lr_size, model.lr_size, generator=torch.Generator().manual_seed(b))
             reps = a.repeats if b == 1 else max(3, a.repeats // 5)
             results[b] = bi._timed(paths, xb, reps, a.warmup)
     out = []
+    built = ", ".join(f"{k} {v:.0f} s" for k, v in compile_s.items())
+    weights = "perturb_weights" if a.init == "perturbed" else "the model's own init"
     out.append(f"{a.model}, {hardware()}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY="
-               f"{os.environ.get('OMP_WAIT_POLICY', '')}; AOTInductor package "
-               f"({'dynamic batch' if a.dynamic else 'batch 1'}) compiled in {compile_s:.0f} s; random weights")
+               f"{os.environ.get('OMP_WAIT_POLICY', '')}; AOTInductor packages "
+               f"({'dynamic batch' if a.dynamic else 'batch 1'}) compiled in: {built}; random weights ({weights})")
     out.append("python benchmarks/bench_aoti.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     for b, (times, diffs) in results.items():
         out.append(f"batch {b} ({len(times['eager'])} rounds):")
@@ -83,8 +102,9 @@ def main(argv=None) -> int:
             ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and name != "eager" else ""
             out.append(f"  {name:12s} {statistics.median(times[name]) * 1e3:8.1f} ms  {sp:.2f}x{ci}  "
                        f"max|diff| {diffs[name]:.1e}")
-        sp, lo, hi = bi.paired_speedup(times["torch"], times["AOTInductor"])
-        out.append(f"  AOTInductor vs torch: {sp:.2f}x" + (f" [{lo:.2f}, {hi:.2f}]" if lo is not None else ""))
+        for name in packages:
+            sp, lo, hi = bi.paired_speedup(times["torch"], times[name])
+            out.append(f"  {name} vs torch: {sp:.2f}x" + (f" [{lo:.2f}, {hi:.2f}]" if lo is not None else ""))
     text = "\n".join(out) + "\n"
     print(text, end="")
     if a.output:

@@ -3,7 +3,10 @@
     python benchmarks/bench_inference.py [--models sparnet sparnet-tiny] [--all] [--repeats 7]
                                          [--threads N] [--ablation] [--no-onnx]
 
-For every preset with 16x16 input (``--all`` adds sparnethd, 512 px) and random weights:
+For every preset with 16x16 input (``--all`` adds sparnethd, 512 px) and random weights (by default
+:func:`facesr.models.perturb.perturb_weights`, so that outputs spread over [0, 1] and max|diff| shows real
+rounding differences; ``--init default`` keeps the model's own init, under which SPARNet maps every face
+to 0.5 +- 2e-4 and every path agrees to ~1e-7):
 
 * eager      ``model.eval()`` forward under ``torch.no_grad()`` (the plain PyTorch path)
 * optimised  :func:`facesr.inference.optimize.optimize_for_inference` under ``torch.inference_mode()``
@@ -25,9 +28,9 @@ another job, spin-waiting 2-thread PyTorch ran the same forward anywhere from 0.
 ratios meaningless. Passive waiting is not neutral, though: every parallel op then wakes a sleeping
 thread, which slows the op-heavy eager path (893 top-level torch ops per SPARNet forward, several with
 more than one parallel region) far more than the optimised one (441; both counted by
-benchmarks/bench_onednn_share.py): SPARNet eager 197 -> 375 ms, optimised 114 -> 181 ms, sparnet-tiny
-eager 93 -> 165 ms (results/inference_omp_default.md vs results/inference.md, one run each; the
-previous pair of runs gave 182 -> 282, 109 -> 137 and 61 -> 156 ms). Passive ratios are therefore
+benchmarks/bench_onednn_share.py): SPARNet eager 171 -> 323 ms, optimised 100 -> 178 ms, sparnet-tiny
+eager 84 -> 210 ms (results/inference_omp_default.md vs results/inference.md, one run each; the two
+previous pairs of runs gave 197 -> 375, 114 -> 181, 93 -> 165 and 182 -> 282, 109 -> 137, 61 -> 156 ms). Passive ratios are therefore
 larger than a user's process sees, and ONNX Runtime (its own thread pool, unaffected) looks faster next
 to PyTorch than it is. ``--omp-default`` leaves the policy at OpenMP's default (spin a while, then
 sleep), as a user's process has it: the figures to quote for users; run it on idle cores.
@@ -57,6 +60,7 @@ import torch  # noqa: E402
 import facesr  # noqa: E402
 from facesr.checkpoint import hardware  # noqa: E402
 from facesr.inference.optimize import optimize_for_inference  # noqa: E402
+from facesr.models.perturb import perturb_weights  # noqa: E402
 from facesr.registry import list_presets  # noqa: E402
 
 
@@ -121,7 +125,10 @@ def _timed(paths: dict, x: torch.Tensor, repeats: int, warmup: int):
 def bench_model(name: str, args) -> list[dict]:
     torch.manual_seed(0)
     dev = torch.device(args.device)
-    model = facesr.build(name).eval().to(dev)
+    model = facesr.build(name).eval()
+    if args.init == "perturbed":
+        perturb_weights(model)
+    model = model.to(dev)
     t = time.perf_counter()
     opt = optimize_for_inference(model)
     build = {"optimised": time.perf_counter() - t}
@@ -180,7 +187,8 @@ def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
     lines = [f"# {where} inference: eager vs optimised vs ONNX Runtime", "",
              f"{hardware()}; {torch.get_num_threads()} intra-op threads (ORT the same), "
              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}; "
-             f"load average (1/5/15 min) {load0} at start, {load1} at end. Random weights; "
+             f"load average (1/5/15 min) {load0} at start, {load1} at end. Random weights "
+             f"({'perturb_weights' if args.init == 'perturbed' else 'default init'}); "
              f"median of {args.repeats} rounds at batch 1 and "
              + (f"{args.repeats16} at batch 16" if args.repeats16 > 0 else "batch 16 not run")
              + f" after {args.warmup} "
@@ -227,6 +235,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (default: torch's)")
     ap.add_argument("--ablation", action="store_true", help="also time each optimisation step at batch 1")
     ap.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
+    ap.add_argument("--init", choices=["perturbed", "default"], default="perturbed",
+                    help="random weights: perturb_weights (default) or the model's own init")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (on a GPU: no ONNX Runtime; adds fp16)")
     ap.add_argument("--omp-default", action="store_true",
                     help="leave OpenMP's wait policy at its default (spin, then sleep) instead of PASSIVE")

@@ -74,14 +74,15 @@ def test_aoti_cache_is_reused_and_keyed_by_weights_batch_and_threads(compiled, m
 
 
 @pytest.mark.slow
-def test_aoti_static_batch_package(tmp_path):
+def test_aoti_static_batch_winograd_package(tmp_path):
+    """A batch-2 package whose wide 3x3 convs are Winograd F(2x2, 3x3): as close to eager as the default."""
     if AOTI_REASON:
         pytest.skip(AOTI_REASON)
     model = _perturb(SPARNet(**SMALL))
-    info = A.compile_aoti(model, tmp_path / "b2.pt2", batch=2)
+    info = A.compile_aoti(model, tmp_path / "b2.pt2", batch=2, winograd=2, winograd_min_channels=8)
     assert info["ok"] and info["batch"] == 2 and list(info["diffs"]) == [2]
     runner = A.AotiSR(tmp_path / "b2.pt2")
-    assert runner.batch == 2
+    assert runner.batch == 2 and runner.metadata["facesr_opt_winograd"] == "2"
     with pytest.raises(ValueError, match="compiled for batch 2"):
         runner(_lr(1, size=8))
 

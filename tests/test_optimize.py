@@ -1,13 +1,13 @@
 """facesr.inference.optimize (fast inference copy) and facesr.inference.export (ONNX + ORT check)."""
 import copy
 import importlib.util
-import math
 
 import pytest
 import torch
 
 import facesr
 from facesr.inference.optimize import OptimizedSR, mkldnn_available, optimize_for_inference
+from facesr.models.perturb import perturb_weights
 from facesr.models.sparnet import SPARNet, SPARNetBody
 
 TINY = {"channels": [4, 8, 8, 8], "res_depth": 1, "hg_mid": 4}
@@ -16,32 +16,8 @@ HAS_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util
 
 
 def _perturb(model: torch.nn.Module, seed: int = 0, gain: float = 0.6, forwards: int = 3) -> torch.nn.Module:
-    """Non-trivial weights: convs ~ N(0, gain^2 / fan_in), random BN affine / PReLU slopes, and BN running
-    statistics from a few training-mode forwards (so folding has real mean/var to fold)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                w = getattr(m, "weight_orig", m.weight)
-                w.copy_(torch.randn(w.shape, generator=g) * gain / math.sqrt(w[0].numel()))
-                if m.bias is not None:
-                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-            elif isinstance(m, (torch.nn.BatchNorm2d, torch.nn.InstanceNorm2d)) and m.weight is not None:
-                m.weight.copy_(1.0 + 0.3 * torch.randn(m.weight.shape, generator=g))
-                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
-            elif isinstance(m, torch.nn.PReLU):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.4)
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for bn in bns:
-        bn.momentum = None  # cumulative average over the forwards below
-    model.train()
-    lr = getattr(model, "lr_size", 16)
-    with torch.no_grad():
-        for _ in range(forwards):
-            model(torch.rand(2, 3, lr, lr, generator=g))
-    for bn in bns:
-        bn.momentum = 0.1
-    return model.eval()
+    """Non-trivial weights (:func:`facesr.models.perturb.perturb_weights`)."""
+    return perturb_weights(model, seed=seed, gain=gain, forwards=forwards)
 
 
 def _lr(n=2, seed=1, size=16):
@@ -335,3 +311,68 @@ def test_unknown_backend_is_a_clear_error():
 
     with pytest.raises(FacesrError, match="onnxruntime"):
         inference_model(facesr.build("sparnet", **TINY), "tensorrt")
+
+
+def test_winograd_conv_is_a_3x3_conv():
+    """F(2 x 2, 3 x 3): exact algebra (float64 to 1e-12), and in float32 as close as the direct conv."""
+    import torch.nn.functional as F
+
+    from facesr.inference.optimize import _winograd_conv, _winograd_weight
+
+    m = 2
+    g = torch.Generator().manual_seed(m)
+    w = torch.randn(5, 6, 3, 3, generator=g, dtype=torch.float64) / 7.0
+    b = torch.randn(5, generator=g, dtype=torch.float64)
+    x = torch.randn(2, 6, 4 * m + 2, 2 * m + 2, generator=g, dtype=torch.float64)  # non-square, 2 tiles
+    ref = F.conv2d(x, w, b)
+    out = _winograd_conv(x, _winograd_weight(w, m), b, m)
+    assert out.shape == ref.shape and float((out - ref).abs().max()) < 1e-12
+    x32 = x.float().contiguous(memory_format=torch.channels_last)
+    out32 = _winograd_conv(x32, _winograd_weight(w, m).float(), b.float(), m)
+    direct = float((F.conv2d(x32, w.float(), b.float()).double() - ref).abs().max())
+    assert float((out32.double() - ref).abs().max()) < max(10 * direct, 1e-5)
+
+
+def test_winograd_option_selects_convs_and_is_used_in_export_graphs(monkeypatch):
+    """Only 3x3 stride-1 convs with enough channels get Winograd weights; the eager path ignores them and the
+    functional (export / compile) path uses them, with the same output as eager to float32 rounding."""
+    import facesr.inference.optimize as opt_mod
+
+    model = _perturb(facesr.build("sparnet", **TINY))
+    x = _lr()
+    with torch.inference_mode():
+        ref = model(x)
+    for m, min_ch, n_expected in ((2, 8, None), (2, 9, 0)):
+        opt = optimize_for_inference(model, winograd=m, winograd_min_channels=min_ch)
+        convs = [c for c in opt.modules() if isinstance(c, opt_mod.OptimizedConv)]
+        chosen = [c for c in convs if c.wino_m]
+        for c in chosen:
+            assert c.mode == "none" and c.stride == 1 and min(c.weight.shape[:2]) >= min_ch
+        assert len(chosen) == (n_expected if n_expected is not None else len(chosen)) and \
+            (n_expected == 0 or 0 < len(chosen) < len(convs))
+        calls = []
+        real = opt_mod._winograd_conv
+        monkeypatch.setattr(opt_mod, "_winograd_conv", lambda *a: calls.append(a[-1]) or real(*a))
+        with torch.inference_mode():
+            eager_out = opt(x)
+            assert not calls  # eager: oneDNN convs
+            monkeypatch.setattr(opt_mod, "_functional", lambda: True)
+            graph_out = opt(x)
+            monkeypatch.undo()
+        assert len(calls) == len(chosen) and set(calls) <= {m}
+        for out in (eager_out, graph_out):
+            assert float((out - ref).abs().max()) <= TOL
+    with pytest.raises(ValueError, match="winograd"):
+        optimize_for_inference(model, winograd=4)
+
+
+def test_perturb_weights_makes_outputs_vary():
+    """Why equivalence checks use perturbed weights: SPARNet's own init maps every face to ~0.5."""
+    x = _lr(4, seed=3)
+    model = facesr.build("sparnet")
+    with torch.inference_mode():
+        assert float(model.eval()(x).std()) < 1e-3
+        a = perturb_weights(model, seed=0)(x)
+        assert not model.training and float(a.std()) > 0.1
+        assert torch.equal(perturb_weights(facesr.build("sparnet"), seed=0)(x), a)  # deterministic per seed
+        assert not torch.equal(perturb_weights(facesr.build("sparnet"), seed=1)(x), a)

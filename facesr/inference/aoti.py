@@ -14,7 +14,11 @@ work run as generated C++ loops, with no Python between the ops. The package run
 Measured on the 2-core test CPU, SPARNet, OpenMP's default wait policy, one run each
 (benchmarks/results/aoti_static_b1.md, aoti_dynamic.md): a batch-1 package ran 1.18x as fast as the
 ``torch`` back-end at batch 1; an any-batch package 1.09x at batch 1 and 1.19x at batch 16; compiling
-took 57 and 70 s.
+took 57 and 70 s. ``compile_aoti(..., winograd=2)`` computes the 3x3 convs with 128 or more channels as
+Winograd F(2x2, 3x3) (:func:`facesr.inference.optimize.optimize_for_inference`): in one run
+(benchmarks/results/aoti_winograd.md, SPARNet, perturbed random weights) 1.21x the ``torch`` back-end
+against the plain package's 1.14x, but compiling took 216 s instead of 49 s, so the back-end and
+``facesr export`` leave it off.
 
 Costs and limits:
 
@@ -102,7 +106,7 @@ def _sizes(model) -> tuple[int, int]:
 
 
 def compile_aoti(model: torch.nn.Module, path, *, batch: int | None = None, check: bool = True,
-                 tolerance: float = DEFAULT_TOLERANCE, seed: int = 0) -> dict:
+                 tolerance: float = DEFAULT_TOLERANCE, seed: int = 0, **optimize_kw) -> dict:
     """Compile ``model`` (a float32 CPU SR model) into the AOTInductor package ``path`` (``.pt2``).
 
     ``batch=None`` compiles for any batch size (1 to 1024); ``batch=N`` for batch N only (faster at run
@@ -110,6 +114,8 @@ def compile_aoti(model: torch.nn.Module, path, *, batch: int | None = None, chec
     ``model.eval()`` on random LR faces (batch 1 and 3, or N). Returns a dict like
     :func:`facesr.inference.export.export_onnx`'s: ``path, bytes, lr_size, hr_size, batch, compile_s,
     checked`` and, when checked, ``diffs`` ({batch: max abs diff}), ``max_abs_diff``, ``tolerance``, ``ok``.
+    ``optimize_kw`` go to :func:`facesr.inference.optimize.optimize_for_inference` (e.g. ``winograd=2``)
+    and are written into the package's metadata.
     Raises :class:`AotiError` when compiling is unavailable or fails.
     """
     reason = aoti_unavailable_reason()
@@ -129,13 +135,14 @@ def compile_aoti(model: torch.nn.Module, path, *, batch: int | None = None, chec
     was_training = model.training
     model.eval()
     try:
-        net = optimize_for_inference(model)
+        net = optimize_for_inference(model, **optimize_kw)
         n = 2 if batch is None else int(batch)
         example = torch.rand(n, 3, lr_size, lr_size)
         shapes = ({0: torch.export.Dim("batch", min=1, max=1024)},) if batch is None else None
         meta = {"facesr_lr_size": str(lr_size), "facesr_hr_size": str(hr_size),
                 "facesr_batch": "dynamic" if batch is None else str(int(batch)),
                 "facesr_threads": str(torch.get_num_threads()), "facesr_torch": torch.__version__}
+        meta.update({f"facesr_opt_{k}": str(v) for k, v in sorted(optimize_kw.items())})
         src = getattr(model, "facesr_meta", None) or {}
         for key in ("arch", "preset"):  # what the weights are, when they came from a facesr checkpoint
             if src.get(key):

@@ -31,8 +31,10 @@ What it does to SPARNet / SPARNetHD:
   has the ops): weights reordered once into oneDNN's blocked layout, the activation (or the attention
   sigmoid) fused into the convolution.
 
-Option measured and left off by default (see :func:`optimize_for_inference`): TorchScript
-``freeze`` + ``optimize_for_inference`` (``jit=True``).
+Options measured and left off by default (see :func:`optimize_for_inference`): TorchScript
+``freeze`` + ``optimize_for_inference`` (``jit=True``), and Winograd F(2x2, 3x3) convolutions in export /
+compile graphs (``winograd=2``; in an AOTInductor package of SPARNet 5 % faster at batch 1 for 4.4x the
+compile time: benchmarks/results/aoti_winograd.md).
 
 Use the returned module under ``torch.inference_mode()`` (its parameters have ``requires_grad=False``).
 """
@@ -105,6 +107,8 @@ class _Opts:
     up_mode: str = "transposed"
     mkldnn: bool = False
     channels_last: bool = False
+    winograd: int = 0  # output tile m of Winograd F(m x m, 3 x 3) in the compiled graph (0: off)
+    winograd_min_channels: int = 128
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -251,6 +255,56 @@ def _transposed_weight(w: torch.Tensor) -> torch.Tensor:
 
 UP_MODES = ("transposed", "subpixel", "nearest")
 
+# Winograd F(m x m, 3 x 3) (Lavin & Gray 2016): y = A^T [ (G g G^T) . (B^T d B) ] A per (m+2)^2 input tile d.
+# Rows of B^T, G, A^T for the interpolation points 0, 1, -1 and infinity (m = 2). F(4x4, 3x3) (points
+# 0, +-1, +-2) was left out: twice F(2x2)'s float32 error on SPARNet, and torch 2.13's inductor fails
+# to compile its graph (an assertion in its index simplification).
+_WINOGRAD = {
+    2: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+        [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
+        [[1, 1, 1, 0], [0, 1, -1, -1]]),
+}
+WINOGRAD_TILES = (0, 2)
+
+
+def _winograd_weight(w: torch.Tensor, m: int) -> torch.Tensor:
+    """(cout, cin, 3, 3) -> (a*a, cin, cout) with a = m + 2: ``G w G^T`` per filter, float64."""
+    g = torch.tensor(_WINOGRAD[m][1], dtype=torch.float64, device=w.device)
+    u = torch.einsum("ai,kcij,bj->abck", g, w.double(), g)
+    return u.reshape(-1, w.shape[1], w.shape[0]).contiguous()
+
+
+def _lincomb(coefs, xs):
+    """sum(c * x) over the nonzero ``coefs``, written as element-wise ops (fused by inductor)."""
+    out = None
+    for c, x in zip(coefs, xs):
+        if c == 0:
+            continue
+        t = x if c == 1 else -x if c == -1 else x * float(c)
+        out = t if out is None else out + t
+    return out
+
+
+def _winograd_conv(xp: torch.Tensor, u: torch.Tensor, bias: torch.Tensor, m: int) -> torch.Tensor:
+    """3x3 stride-1 conv of the padded ``xp`` (N x C x (H+2) x (W+2), H and W multiples of ``m``) with
+    the transformed weight ``u`` (:func:`_winograd_weight`), plus ``bias``, as Winograd F(m x m, 3 x 3):
+    the input and output transforms are element-wise sums of strided views (which a compiler fuses into
+    one loop each) around (m+2)^2 batched matrix products over channels. Export graphs only: in eager
+    mode these are many separate ops, slower than one oneDNN convolution."""
+    bt, _, at = _WINOGRAD[m]
+    a = m + 2
+    n, c, hp, wp = xp.shape
+    th, tw = (hp - 2) // m, (wp - 2) // m
+    x = xp.permute(0, 2, 3, 1)  # N x H x W x C: tiles' channels contiguous for channels_last inputs
+    d = [[x[:, i:i + m * th:m, j:j + m * tw:m, :] for j in range(a)] for i in range(a)]
+    rows = [[_lincomb(bt[p], [d[i][j] for i in range(a)]) for j in range(a)] for p in range(a)]
+    v = torch.stack([_lincomb(bt[q], rows[p]) for p in range(a) for q in range(a)], 0)
+    prod = torch.bmm(v.reshape(a * a, n * th * tw, c), u).reshape(a, a, n, th, tw, -1)
+    s = [_lincomb(at[p], [prod[i] for i in range(a)]) for p in range(m)]
+    y = [torch.stack([_lincomb(at[q], [s[p][j] for j in range(a)]) for q in range(m)], 3) for p in range(m)]
+    y = torch.stack(y, 2).reshape(n, m * th, m * tw, -1) + bias
+    return y.permute(0, 3, 1, 2)
+
 
 class OptimizedConv(nn.Module):
     """An eval-only ``ConvLayer``: [up] -> reflection pad -> conv -> norm -> act, norm folded.
@@ -303,6 +357,15 @@ class OptimizedConv(nn.Module):
         self.act_in_conv = self.norm is None
         self.act = act.tiled(4) if (self.mode == "subpixel" and self.act_in_conv) else act
         self.post_sigmoid = False
+        # Winograd weights for the compiled graph (3x3, stride 1, padded by 1, wide enough to gain)
+        self.wino_m = 0
+        wino = None
+        if (opts.winograd and self.mode == "none" and k == 3 and self.stride == 1 and self.pad == (1, 1, 1, 1)
+                and conv.dilation == (1, 1) and conv.groups == 1
+                and min(w.shape[0], w.shape[1]) >= opts.winograd_min_channels):
+            self.wino_m = int(opts.winograd)
+            wino = _winograd_weight(w, self.wino_m).to(like.dtype)
+        self.register_buffer("wino_u", wino, persistent=False)
         self.use_mkldnn = bool(opts.mkldnn) and conv.groups == 1 and conv.dilation == (1, 1) and (
             self.mode != "transposed" or _mkldnn_transposed_available())
         # oneDNN call plans and packed weights, made on first use, never pickled or deep-copied
@@ -394,6 +457,9 @@ class OptimizedConv(nn.Module):
                 return y
         elif self.mode == "transposed":
             y = F.conv_transpose2d(xp, self.weight, self.bias, stride=2, padding=3)
+        elif self.wino_m and _functional() and (xp.shape[-2] - 2) % self.wino_m == 0 \
+                and (xp.shape[-1] - 2) % self.wino_m == 0:
+            y = _winograd_conv(xp, self.wino_u, self.bias, self.wino_m)
         else:
             y = F.conv2d(xp, self.weight, self.bias, self.stride)  # up modes only arise at stride 1
         if with_act:
@@ -688,6 +754,7 @@ def _jit_freeze(model: nn.Module, example: torch.Tensor):
 # ----------------------------------------------------------------------------------------- API
 def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_last: bool | None = None,
                            jit: bool = False, mkldnn: bool = True, up_mode: str = "transposed",
+                           winograd: int = 0, winograd_min_channels: int = 128,
                            example: torch.Tensor | None = None) -> nn.Module:
     """A new eval-mode module computing ``model.eval()``'s function faster; ``model`` is not modified.
 
@@ -698,6 +765,14 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
     ``channels_last`` NHWC activations and weights (None: on for float32 CPU models).
     ``mkldnn``        call oneDNN directly with pre-packed weights and the activation fused into the
                       conv (float32 CPU only; ignored where this torch build lacks the ops).
+    ``winograd``      2: in export / compile graphs only (``torch.export``, ``torch.compile``, the AOTInductor
+                      package of :func:`facesr.inference.aoti.compile_aoti`), compute each 3x3 stride-1
+                      conv with at least ``winograd_min_channels`` input and output channels as
+                      Winograd F(2x2, 3x3): 16 batched matrix products instead of 36 multiply-adds per
+                      2x2 outputs, with the transforms left to the compiler to fuse. As accurate as the
+                      direct conv in float32 (SPARNet, perturbed weights: 9e-6 vs 1.1e-5 from float64).
+                      Off by default: see benchmarks/results/aoti_winograd.md for its measured gain and
+                      its compile time. The eager module never uses it (one oneDNN call is faster there).
     ``jit``           also trace + ``torch.jit.freeze`` + ``torch.jit.optimize_for_inference`` (needs
                       an ``example`` LR batch, by default one random face; the result keeps the eager
                       optimised copy as ``.eager``).
@@ -718,8 +793,11 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
         channels_last = on_cpu_f32
     if up_mode not in UP_MODES:
         raise ValueError(f"up_mode must be one of {UP_MODES}, got {up_mode!r}")
+    if winograd not in WINOGRAD_TILES:
+        raise ValueError(f"winograd must be one of {WINOGRAD_TILES}, got {winograd!r}")
     opts = _Opts(fold_bn=fold_bn, up_mode=up_mode, mkldnn=bool(mkldnn) and on_cpu_f32 and mkldnn_available(),
-                 channels_last=bool(channels_last))
+                 channels_last=bool(channels_last), winograd=int(winograd),
+                 winograd_min_channels=int(winograd_min_channels))
     was_training = model.training
     model.eval()
     try:
