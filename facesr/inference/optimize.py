@@ -770,7 +770,8 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
                       conv with at least ``winograd_min_channels`` input and output channels as
                       Winograd F(2x2, 3x3): 16 batched matrix products instead of 36 multiply-adds per
                       2x2 outputs, with the transforms left to the compiler to fuse. As accurate as the
-                      direct conv in float32 (SPARNet, perturbed weights: 9e-6 vs 1.1e-5 from float64).
+                      direct conv in float32 (one ad hoc check, SPARNet with perturbed weights, 64 or
+                      more channels: 9e-6 from the float64 eager output against the direct convs' 1.1e-5).
                       Off by default: see benchmarks/results/aoti_winograd.md for its measured gain and
                       its compile time. The eager module never uses it (one oneDNN call is faster there).
     ``jit``           also trace + ``torch.jit.freeze`` + ``torch.jit.optimize_for_inference`` (needs
