@@ -8,8 +8,10 @@ The format follows the suffix: ``.onnx`` (:func:`facesr.inference.export.export_
 compiler, about a minute for SPARNet).
 
 ``MODEL`` is a registry name with shipped weights or a facesr ``.safetensors`` model file;
-``--random-weights`` builds the registry preset untrained instead (for presets whose weights do not
-ship: the export and its check still exercise the whole graph).
+``--random-weights`` builds the registry preset with random weights instead (for presets whose weights
+do not ship: the export and its check still exercise the whole graph). They come from
+:func:`facesr.models.perturb.perturb_weights`, not the model's own init, under which SPARNet maps every
+face to about 0.5 and the check would compare nothing.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def add_export_parser(subparsers):
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--no-check", action="store_true", help="do not compare ONNX Runtime with PyTorch")
     p.add_argument("--random-weights", action="store_true",
-                   help="export the registry preset with untrained weights (facesr.build) instead of loading")
+                   help="export the registry preset with random weights (perturb_weights) instead of loading")
     p.add_argument("--plain", action="store_true",
                    help="export the layer graph as it is (no BatchNorm folding / sub-pixel up-convs)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference allowed (default 1e-4)")
@@ -50,7 +52,9 @@ def _model(args):
     if args.random_weights:
         if Path(args.model).suffix == ".safetensors" or Path(args.model).is_file():
             raise FacesrError(f"--random-weights needs a registry name, not a file ({args.model})")
-        return facesr.build(args.model).eval()
+        from ..models.perturb import perturb_weights
+
+        return perturb_weights(facesr.build(args.model))
     return facesr.load(args.model)
 
 

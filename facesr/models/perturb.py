@@ -19,7 +19,8 @@ __all__ = ["perturb_weights"]
 def perturb_weights(model: nn.Module, seed: int = 0, gain: float = 0.6, forwards: int = 3) -> nn.Module:
     """Set ``model``'s weights in place and return it in eval mode: convs ~ N(0, gain^2 / fan_in), biases
     N(0, 0.1^2), norm scales 1 + N(0, 0.3^2) and shifts N(0, 0.2^2), PReLU slopes U(0, 0.4), and BatchNorm
-    running statistics averaged over ``forwards`` training-mode forwards of random LR batches of 2."""
+    running statistics averaged over ``forwards`` training-mode forwards of random LR batches of 2 (none when
+    the model has no BatchNorm)."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
@@ -34,6 +35,8 @@ def perturb_weights(model: nn.Module, seed: int = 0, gain: float = 0.6, forwards
             elif isinstance(m, nn.PReLU):
                 m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.4)
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    if not bns:  # nothing to estimate (e.g. SPARNetHD: instance norm): skip the forwards
+        return model.eval()
     momenta = [bn.momentum for bn in bns]
     for bn in bns:
         bn.momentum = None  # cumulative average over the forwards below
