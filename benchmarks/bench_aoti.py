@@ -34,10 +34,8 @@ from pathlib import Path
 
 import torch
 
-import facesr
 from facesr.checkpoint import hardware
 from facesr.inference.optimize import optimize_for_inference
-from facesr.models.perturb import perturb_weights
 
 
 def main(argv=None) -> int:
@@ -52,16 +50,13 @@ def main(argv=None) -> int:
     ap.add_argument("--winograd", type=int, nargs="+", default=[0], choices=[0, 2],
                     help="one package per value: Winograd output tile (0: plain convolutions)")
     ap.add_argument("--winograd-min-channels", type=int, default=128)
-    ap.add_argument("--init", choices=["perturbed", "default"], default="perturbed",
-                    help="random weights: perturb_weights (default) or the model's own init")
+    bi.add_init_argument(ap)
     a = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     import torch._inductor.config as inductor_config
 
     torch.manual_seed(0)
-    model = facesr.build(a.model).eval()
-    if a.init == "perturbed":
-        perturb_weights(model)
+    model = bi.random_model(a.model, a.init)
     opt = optimize_for_inference(model)
     x = torch.rand(1, 3, model.lr_size, model.lr_size, generator=torch.Generator().manual_seed(1))
     inductor_config.freezing = True
@@ -71,7 +66,8 @@ def main(argv=None) -> int:
         packages, compile_s = {}, {}
         for m in a.winograd:
             name = "AOTInductor" if m == 0 else f"AOTI F({m}x{m},3x3)"
-            net = optimize_for_inference(model, winograd=m, winograd_min_channels=a.winograd_min_channels)
+            net = opt if m == 0 else optimize_for_inference(model, winograd=m,
+                                                            winograd_min_channels=a.winograd_min_channels)
             t = time.perf_counter()
             ep = torch.export.export(net, (example,), dynamic_shapes=shapes)
             path = torch._inductor.aoti_compile_and_package(ep, package_path=str(Path(tmp) / f"model{m}.pt2"))
@@ -90,17 +86,18 @@ def main(argv=None) -> int:
             results[b] = bi._timed(paths, xb, reps, a.warmup)
     out = []
     built = ", ".join(f"{k} {v:.0f} s" for k, v in compile_s.items())
-    weights = "perturb_weights" if a.init == "perturbed" else "the model's own init"
+    weights = bi.init_label(a.init)
     out.append(f"{a.model}, {hardware()}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY="
                f"{os.environ.get('OMP_WAIT_POLICY', '')}; AOTInductor packages "
                f"({'dynamic batch' if a.dynamic else 'batch 1'}) compiled in: {built}; random weights ({weights})")
     out.append("python benchmarks/bench_aoti.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     for b, (times, diffs) in results.items():
         out.append(f"batch {b} ({len(times['eager'])} rounds):")
+        width = max(map(len, paths))
         for name in paths:
             sp, lo, hi = bi.paired_speedup(times["eager"], times[name])
             ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and name != "eager" else ""
-            out.append(f"  {name:12s} {statistics.median(times[name]) * 1e3:8.1f} ms  {sp:.2f}x{ci}  "
+            out.append(f"  {name:{width}s} {statistics.median(times[name]) * 1e3:8.1f} ms  {sp:.2f}x{ci}  "
                        f"max|diff| {diffs[name]:.1e}")
         for name in packages:
             sp, lo, hi = bi.paired_speedup(times["torch"], times[name])

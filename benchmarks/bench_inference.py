@@ -82,6 +82,22 @@ def _ort(model, threads: int):
         return None
 
 
+def add_init_argument(ap) -> None:
+    """``--init``: which random weights a benchmark uses (shared with bench_aoti.py)."""
+    ap.add_argument("--init", choices=["perturbed", "default"], default="perturbed",
+                    help="random weights: perturb_weights (default) or the model's own init")
+
+
+def random_model(name: str, init: str) -> torch.nn.Module:
+    """The registry preset ``name`` in eval mode with ``--init``'s random weights."""
+    model = facesr.build(name).eval()
+    return perturb_weights(model) if init == "perturbed" else model
+
+
+def init_label(init: str) -> str:
+    return "perturb_weights" if init == "perturbed" else "the model's own init"
+
+
 def _sync(x: torch.Tensor) -> None:
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
@@ -125,10 +141,7 @@ def _timed(paths: dict, x: torch.Tensor, repeats: int, warmup: int):
 def bench_model(name: str, args) -> list[dict]:
     torch.manual_seed(0)
     dev = torch.device(args.device)
-    model = facesr.build(name).eval()
-    if args.init == "perturbed":
-        perturb_weights(model)
-    model = model.to(dev)
+    model = random_model(name, args.init).to(dev)
     t = time.perf_counter()
     opt = optimize_for_inference(model)
     build = {"optimised": time.perf_counter() - t}
@@ -188,7 +201,7 @@ def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
              f"{hardware()}; {torch.get_num_threads()} intra-op threads (ORT the same), "
              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}; "
              f"load average (1/5/15 min) {load0} at start, {load1} at end. Random weights "
-             f"({'perturb_weights' if args.init == 'perturbed' else 'default init'}); "
+             f"({init_label(args.init)}); "
              f"median of {args.repeats} rounds at batch 1 and "
              + (f"{args.repeats16} at batch 16" if args.repeats16 > 0 else "batch 16 not run")
              + f" after {args.warmup} "
@@ -235,8 +248,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (default: torch's)")
     ap.add_argument("--ablation", action="store_true", help="also time each optimisation step at batch 1")
     ap.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
-    ap.add_argument("--init", choices=["perturbed", "default"], default="perturbed",
-                    help="random weights: perturb_weights (default) or the model's own init")
+    add_init_argument(ap)
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (on a GPU: no ONNX Runtime; adds fp16)")
     ap.add_argument("--omp-default", action="store_true",
                     help="leave OpenMP's wait policy at its default (spin, then sleep) instead of PASSIVE")

@@ -13,9 +13,9 @@ Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.ev
 * ``onnxruntime``  the optimised graph exported to ONNX in memory and run by ONNX Runtime's CPU provider
                    (:class:`OrtSR`), its worker threads not spinning between runs. Measured on the 2-core
                    test machine with OpenMP's default wait policy (as a user's process runs): slower than
-                   ``torch`` for every 16x16 model at batch 1 (SPARNet 128 vs 114 ms); at batch 16 the two
-                   are close and which one wins changed between runs (in the latest, ORT was faster for
-                   sparnet-prelu, -light-3d and -baseline by 32, 12 and 3 %;
+                   ``torch`` for every 16x16 model at batch 1 (SPARNet 122 vs 100 ms); at batch 16 the two
+                   are close and which one wins changed between runs (in the latest, by median time ORT was
+                   faster only for sparnet-prelu, by 7 %;
                    benchmarks/results/inference_omp_default.md); faster for SPARNetHD at 512 px (8.8 vs
                    11.4 s, benchmarks/results/inference_sparnethd.md). Building it (trace + export +
                    session) takes 0.9-5 s for the 16x16 models, 21 s for SPARNetHD; needs
