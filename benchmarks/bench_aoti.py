@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from facesr.checkpoint import hardware
-from facesr.inference.optimize import optimize_for_inference
+from facesr.inference.optimize import WINOGRAD_TILES, optimize_for_inference
 
 
 def main(argv=None) -> int:
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--output", default=None, help="also write the printed lines to this file")
     ap.add_argument("--batches", type=int, nargs="+", default=[1], help="with --dynamic: batch sizes to time")
     ap.add_argument("--omp-default", action="store_true", help="OpenMP's default wait policy (see bench_inference)")
-    ap.add_argument("--winograd", type=int, nargs="+", default=[0], choices=[0, 2],
+    ap.add_argument("--winograd", type=int, nargs="+", default=[0], choices=list(WINOGRAD_TILES),
                     help="one package per value: Winograd output tile (0: plain convolutions)")
     ap.add_argument("--winograd-min-channels", type=int, default=128)
     bi.add_init_argument(ap)
