@@ -257,17 +257,11 @@ UP_MODES = ("transposed", "subpixel", "nearest")
 
 # Winograd F(m x m, 3 x 3) (Lavin & Gray 2016): y = A^T [ (G g G^T) . (B^T d B) ] A per (m+2)^2 input tile d.
 # Rows of B^T, G, A^T for the interpolation points 0, 1, -1 and infinity (m = 2). F(4x4, 3x3) (points
-# 0, +-1, +-2) was tried and left out. Alone, one compiled F(4x4) conv beat the same conv compiled as
-# F.conv2d (ad hoc, 2-core test CPU: 128 channels at 32 x 32, 0.98 vs 2.40 ms). In the SPARNet package
-# it lost: torch 2.13's inductor first failed on it (``AssertionError: vr must not be None``: the replicate pad of an up-conv
-# reads the Winograd output through a clamped index; writing that pad as concatenated slices avoids it),
-# then the package of every 3x3 stride-1 conv with >= 64 channels ran slower than the plain one
-# (115.4 vs 87.4 ms at batch 1, same run) and compiled in 44 min instead of 54 s (ad hoc run, code not
-# kept). With an extern-kernel barrier after each Winograd conv (the bias as a depthwise 1x1 conv), a
-# SPARNet with 2 body units under torch.compile still ran slower than the uncompiled optimised module
-# (104.9 vs 75.4 ms, after a 19 min compile; ad hoc).
-# Hand-written C++ F(4x4) transforms around MKL's bmm (ad hoc, not kept) beat the pre-packed fused
-# oneDNN call only for 128-channel convs at 16-32 px (README, "Fast inference and export").
+# 0, +-1, +-2) was tried and left out: in the SPARNet AOTInductor package it ran slower than the plain
+# package and took 44 min to compile, and hand-written transforms beat the pre-packed oneDNN conv only
+# at 128 channels (figures and commands: README, "Fast inference and export").
+# (inductor's "vr must not be None" on F(4x4) came from an up-conv's replicate pad reading the
+# Winograd output through a clamped index; a pad written as concatenated slices compiles.)
 _WINOGRAD = {
     2: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
         [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
