@@ -96,13 +96,13 @@ def main():
              f"{torch.get_num_threads()} threads, {hardware()}; device {a.device}, precision {a.precision}, "
              f"{fmt_note}.", "",
              "```", "python benchmarks/bench_train.py " + " ".join(sys.argv[1:]), "```", "",
-             "| model | format | params | s/step | images/s | vs first row | channels_last vs NCHW |",
+             "| model | format | params | ms/step | images/s | vs first row | channels_last vs NCHW |",
              "|---|---|---|---|---|---|---|"]
     nchw = {r["model"]: r["images_per_s"] for r in rows if not r["channels_last"]}
     for r in rows:
         gain = (f"{r['images_per_s'] / nchw[r['model']]:.2f}x" if r["channels_last"] and r["model"] in nchw else "")
         lines.append(f"| {r['model']} | {'channels_last' if r['channels_last'] else 'NCHW'} | {r['params']:,} | "
-                     f"{r['s_per_step']:.2f} | {r['images_per_s']:.2f} | {r['images_per_s'] / ref:.2f}x | {gain} |")
+                     f"{r['s_per_step'] * 1e3:.1f} | {r['images_per_s']:.2f} | {r['images_per_s'] / ref:.2f}x | {gain} |")
     text = "\n".join(lines) + "\n"
     Path(a.output).parent.mkdir(parents=True, exist_ok=True)
     Path(a.output).write_text(text)

@@ -52,6 +52,26 @@ def test_resume_is_bit_exact(face_folder, tmp_path):
     assert all(torch.equal(oa[i]["exp_avg"], ob[i]["exp_avg"]) for i in oa)
 
 
+def test_time_limit_stops_with_a_checkpoint_and_resume_goes_on_exactly(face_folder, tmp_path):
+    a = make_trainer(tiny_cfg(face_folder, tmp_path / "a"))
+    a.fit()
+    cfg = tiny_cfg(face_folder, tmp_path / "b")
+    cfg["train"]["max_minutes"] = 1e-9  # over after the first step
+    cfg["data"]["train"]["workers"] = 2  # threaded prefetch: same batches as inline
+    b = make_trainer(cfg)
+    b.fit()
+    assert b.step == 1
+    del b
+    b2 = make_trainer(tiny_cfg(face_folder, tmp_path / "b"), resume=True)
+    assert b2.step == 1
+    b2.fit()
+    sa, sb = _state(a), _state(b2)
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    log = [json.loads(x) for x in (tmp_path / "b" / "tiny" / "log.jsonl").read_text().splitlines()]
+    assert log[0]["step"] == 1 and "loss" in log[0]  # the cut-short window is logged too
+
+
 def test_training_reduces_loss_and_writes_self_describing_checkpoints(face_folder, tmp_path):
     import facesr
     from facesr.checkpoint import read_meta

@@ -186,16 +186,23 @@ class EpochSampler:
     """Deterministic shuffled batches: epoch ``e`` uses permutation ``rng(seed, e)``, sample ``i`` of it
     augments with ``rng(seed, e, i)``. State is ``(epoch, position)`` so a resumed run sees the same data.
     Incomplete last batches are dropped (as BatchNorm training prefers).
+
+    ``workers`` > 0 makes the upcoming ``prefetch`` batches in that many threads while the caller trains
+    (PIL's resizes release the GIL); each sample still depends only on its own generator, so the batches,
+    and ``state_dict`` (what was handed out, not what was made ahead), are those of ``workers=0``.
     """
 
     def __init__(self, dataset: PairDataset, batch_size: int, seed: int = 0, augment: bool = True,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, workers: int = 0, prefetch: int = 2):
         if len(dataset) < batch_size * world_size:
             raise ConfigError(f"dataset has {len(dataset)} images, fewer than one global batch "
                               f"({batch_size} x {world_size})")
         self.ds, self.bs, self.seed, self.augment = dataset, batch_size, seed, augment
         self.rank, self.world = rank, world_size
         self.epoch, self.pos = 0, 0
+        self.workers, self.prefetch = int(workers), max(1, int(prefetch))
+        self._pool = None
+        self._ahead: list = []  # [((epoch, pos), [future per sample])], in hand-out order
 
     @property
     def batches_per_epoch(self) -> int:
@@ -206,17 +213,41 @@ class EpochSampler:
 
     def load_state_dict(self, st: dict) -> None:
         self.epoch, self.pos = int(st["epoch"]), int(st["pos"])
+        self._drop_ahead()
+
+    def _drop_ahead(self) -> None:
+        for _, futs in self._ahead:
+            for f in futs:
+                f.cancel()
+        self._ahead = []
+
+    def _normalise(self, epoch: int, pos: int) -> tuple[int, int]:
+        return (epoch + 1, 0) if pos >= self.batches_per_epoch else (epoch, pos)
+
+    def _samples(self, epoch: int, pos: int):
+        """(dataset index, generator) of each sample of this rank's batch ``pos`` of ``epoch``."""
+        perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.ds))
+        start = pos * self.bs * self.world + self.rank * self.bs
+        for i in perm[start:start + self.bs]:
+            yield int(i), (np.random.default_rng([self.seed, epoch, int(i)]) if self.augment else None)
 
     def next_batch(self) -> dict:
-        if self.pos >= self.batches_per_epoch:
-            self.epoch, self.pos = self.epoch + 1, 0
-        perm = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.ds))
-        gb = self.bs * self.world
-        start = self.pos * gb + self.rank * self.bs
-        idx = perm[start:start + self.bs]
-        pairs = []
-        for j, i in enumerate(idx):
-            rng = np.random.default_rng([self.seed, self.epoch, int(i)]) if self.augment else None
-            pairs.append(self.ds.item(int(i), rng))
+        self.epoch, self.pos = self._normalise(self.epoch, self.pos)
+        if self.workers <= 0:
+            pairs = [self.ds.item(i, rng) for i, rng in self._samples(self.epoch, self.pos)]
+        else:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="facesr-data")
+            if self._ahead and self._ahead[0][0] != (self.epoch, self.pos):  # state was set from outside
+                self._drop_ahead()
+            key = (self.epoch, self.pos)
+            while len(self._ahead) < self.prefetch + 1:
+                self._ahead.append((key, [self._pool.submit(self.ds.item, i, rng)
+                                          for i, rng in self._samples(*key)]))
+                key = self._normalise(key[0], key[1] + 1)
+            _, futs = self._ahead.pop(0)
+            pairs = [f.result() for f in futs]
         self.pos += 1
         return collate(pairs)

@@ -28,6 +28,7 @@ _DATASET = {
     "hflip": True,
     "scale_range": [1.0, 1.0],
     "rot90": False,
+    "workers": 0,             # threads that decode/augment upcoming batches ahead of the step (0: inline)
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -52,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
         "channels_last": False,
         "compile": False,         # torch.compile the network
         "sync_bn": False,         # SyncBatchNorm across processes (GPU only)
+        "max_minutes": 0.0,       # stop (with a checkpoint) after this many minutes of one call; 0: no limit
     },
     "log": {"every": 20, "val_every": 500, "ckpt_every": 100, "tensorboard": "auto", "progress": True},
 }

@@ -55,10 +55,26 @@ def mean_across(values: dict[str, float], info: DistInfo) -> dict[str, float]:
     if not info.enabled or not values:
         return values
     keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=_comm_device(info))
     dist.all_reduce(t)
     t /= info.world_size
     return {k: float(v) for k, v in zip(keys, t)}
+
+
+def _comm_device(info: DistInfo) -> torch.device:
+    """Where a collective's tensor must live: NCCL only moves CUDA tensors, gloo takes CPU ones."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", info.local_rank)
+    return torch.device("cpu")
+
+
+def any_across(flag: bool, info: DistInfo) -> bool:
+    """True on every rank when ``flag`` is true on any (so all ranks leave a loop at the same step)."""
+    if not info.enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=_comm_device(info))
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
 
 
 def broadcast_object(obj, info: DistInfo):

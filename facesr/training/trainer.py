@@ -30,7 +30,7 @@ from ..data.io import list_images
 from ..errors import ConfigError, FacesrError, require
 from ..losses import PIXEL_LOSSES
 from .config import dump_config
-from .distributed import DistInfo, barrier, init_distributed, mean_across
+from .distributed import DistInfo, any_across, barrier, init_distributed, mean_across
 from .ema import ModelEMA
 
 RECIPES: dict[str, type] = {}
@@ -221,7 +221,7 @@ class Trainer:
             raise ConfigError(f"train.batch_size ({gb}, the global batch) must be divisible by "
                               f"processes x accum_steps ({w} x {accum})")
         self.sampler = EpochSampler(self.train_set, gb // w, seed=int(c["seed"]), rank=self.dist.rank,
-                                    world_size=w)
+                                    world_size=w, workers=int(d["workers"]))
         v = c["data"]["val"]
         self.val_set = None
         if v.get("root") or v.get("cache"):
@@ -438,9 +438,13 @@ class Trainer:
         return SummaryWriter(str(self.run_dir / "tb"))
 
     def fit(self, steps: int | None = None) -> dict:
-        """Train until ``train.steps`` (or ``steps`` more, if given); returns the last validation."""
+        """Train until ``train.steps`` (or ``steps`` more, if given) or until ``train.max_minutes`` of
+        training have passed in this call (then it checkpoints, so ``--resume`` goes on exactly where it
+        stopped); returns the last validation."""
         total = int(self.cfg["train"]["steps"])
         end = total if steps is None else min(total, self.step + steps)
+        limit_s = float(self.cfg["train"]["max_minutes"]) * 60.0
+        t_start = time.time()
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(dump_config(self.cfg))
@@ -464,6 +468,7 @@ class Trainer:
                 if self.dist.enabled:
                     out = mean_across(out, self.dist)
                 self.step += 1
+                out_of_time = limit_s > 0 and any_across(time.time() - t_start >= limit_s, self.dist)
                 for k, v in out.items():
                     running[k] = running.get(k, 0.0) + v
                 n_run += 1
@@ -473,7 +478,7 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{lr:.1e}")
-                if self.step % int(log["every"]) == 0 or self.step == end:
+                if self.step % int(log["every"]) == 0 or self.step == end or out_of_time:
                     window = max(1e-9, now - t_window)
                     rec = {"step": self.step, "lr": lr, **{k: v / n_run for k, v in running.items()},
                            "images_per_s": round(n_run * int(self.cfg["train"]["batch_size"]) / window, 3)}
@@ -491,9 +496,14 @@ class Trainer:
                             save_model(self.eval_model(), self.run_dir / "best.safetensors",
                                        self.model_meta({"val": last_val}))
                     t_last = t_window = time.time()
-                if self.step % int(log["ckpt_every"]) == 0 or self.step == end:
+                if self.step % int(log["ckpt_every"]) == 0 or self.step == end or out_of_time:
                     self.save_checkpoint(last_val)
                     t_last = time.time()
+                if out_of_time:
+                    if bar is not None:
+                        bar.write(f"stopped at step {self.step}: train.max_minutes={limit_s / 60:g} reached "
+                                  f"(checkpoint saved; --resume continues)")
+                    break
         finally:
             if bar is not None:
                 bar.close()
