@@ -3,7 +3,8 @@
 #   bench  GPU inference (eager vs optimised vs optimised fp16, every 16x16 preset, batch 1 and 16) and
 #          training throughput (batch 32; fp32 and bf16 + channels_last)
 #   train  full-size SPARNet (configs/sparnet_lfw.yaml, the paper's recipe) for MINUTES, resuming the run
-#          in runs/sparnet_lfw if there is one; bf16 autocast + channels_last
+#          in runs/sparnet_lfw if there is one; bf16 autocast + channels_last (what the README's run used;
+#          PRECISION=fp32 CHANNELS_LAST=false for the format the GPU benchmark found as fast)
 #   eval   the run's weights on Helen-50 (protocols facesr and dic)
 # usage: bash benchmarks/gpu_session.sh OUT_DIR DATA_DIR "bench train eval" [MINUTES]
 # DATA_DIR holds lfw_train.webpz / lfw_val.webpz (tools/pack_cache.py) or the caches already unpacked,
@@ -39,7 +40,7 @@ for ph in $PHASES; do
     R=""; [ -f runs/sparnet_lfw/checkpoints/last/state.pt ] && R="--resume"
     step train $R for $MIN min
     $PY -m facesr.cli train -c sparnet_lfw $R -q data.train.root=null data.val.root=null \
-      train.precision=bf16 train.channels_last=true data.train.workers=8 train.max_minutes="$MIN" \
+      train.precision="${PRECISION:-bf16}" train.channels_last="${CHANNELS_LAST:-true}" data.train.workers=8 train.max_minutes="$MIN" \
       || echo "train failed ($?)"
     cp runs/sparnet_lfw/log.jsonl "$OUT/train_log.jsonl" 2>/dev/null
     ;;

@@ -193,6 +193,23 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_plot(args) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from .training.plots import plot_log
+
+    run = Path(args.input)
+    bs = args.batch_size
+    cfg_file = (run if run.is_dir() else run.parent) / "config.yaml"
+    if bs is None and cfg_file.is_file():  # the run's own config: count images seen on the top axis
+        bs = (yaml.safe_load(cfg_file.read_text()) or {}).get("train", {}).get("batch_size")
+    out = plot_log(run, args.output, title=args.title or run.name, batch_size=bs)
+    print(f"wrote {out}")
+    return 0
+
+
 # ---------------------------------------------------------------- eval
 def cmd_eval(args) -> int:
     from .evaluation.evaluate import load_test_set, run_eval, save_results
@@ -270,6 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.steps=500")
     p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("plot", help="plot a training run's loss curve and validation PSNR")
+    p.add_argument("-i", "--input", required=True, help="run folder (runs/NAME) or its log.jsonl")
+    p.add_argument("-o", "--output", required=True, help="PNG file to write")
+    p.add_argument("--title", default=None)
+    p.add_argument("--batch-size", type=_pos_int, default=None,
+                   help="global batch, to count images seen (default: from the run's config.yaml)")
+    p.set_defaults(fn=cmd_plot)
 
     p = sub.add_parser("data", help="build the decoded data caches a config uses")
     p.add_argument("-c", "--config", required=True)

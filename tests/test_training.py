@@ -155,3 +155,27 @@ def test_init_from_a_model_file(face_folder, tmp_path):
     assert prov["init"] == {"file": "init.safetensors",
                             "provenance": {"step": 7, "images_seen": 56, "config_name": "stage1"}}
     assert prov["images_seen_total"] == prov["images_seen"] + 56
+
+
+def test_training_log_plot(tmp_path):
+    from PIL import Image
+
+    from facesr.errors import FacesrError
+    from facesr.training.plots import plot_log, read_log
+
+    recs = [{"step": 20, "lr": 1e-3, "loss": 0.08}, {"step": 40, "lr": 1e-3, "loss": 0.06},
+            {"step": 40, "val_psnr": 24.5, "val_ssim": 0.7},
+            {"step": 40, "lr": 1e-3, "loss": 0.05},  # a resumed run logged step 40 again: last value wins
+            {"step": 60, "lr": 1e-3, "loss": 0.04}, {"step": 60, "val_psnr": 25.0, "val_ssim": 0.72}]
+    (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    s = read_log(tmp_path)
+    assert s["loss"] == [(20, 0.08), (40, 0.05), (60, 0.04)]
+    assert s["val_psnr"] == [(40, 24.5), (60, 25.0)]
+    out = plot_log(tmp_path, tmp_path / "c.png", title="t", batch_size=32)
+    assert Image.open(out).size == (770, 440)
+    with pytest.raises(FacesrError, match="no training log"):
+        read_log(tmp_path / "nothing")
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "log.jsonl").write_text(json.dumps({"step": 1, "val_psnr": 20.0}) + "\n")
+    with pytest.raises(FacesrError, match="no training loss"):
+        plot_log(tmp_path / "v", tmp_path / "v.png")

@@ -69,13 +69,20 @@ def lr_at(step: int, base_lr: float, sched: dict, total: int) -> float:
 
 
 def make_optimizer(params, opt: dict):
+    """The optimiser a config names. On CUDA, Adam/AdamW use torch's fused kernels (one launch for all
+    parameters): SPARNet's training step is launch-bound on a GPU, and the fused step ran 119 vs 164 ms
+    per batch-32 step on an H100 (an ad hoc check, 2026-11-23); same update rule, same state."""
     name = opt.get("name", "adam").lower()
     lr = float(opt["lr"])
     wd = float(opt.get("weight_decay", 0.0))
+    params = list(params)
+    fused = {"fused": True} if params and all(isinstance(p, torch.Tensor) and p.is_cuda for p in params) else {}
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(opt.get("betas", (0.9, 0.999))), weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(opt.get("betas", (0.9, 0.999))), weight_decay=wd,
+                                **fused)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=tuple(opt.get("betas", (0.9, 0.999))), weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, betas=tuple(opt.get("betas", (0.9, 0.999))), weight_decay=wd,
+                                 **fused)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd)
     raise ConfigError(f"unknown optimizer {name!r} (adam, adamw, sgd)")
