@@ -12,6 +12,9 @@ def run(rank: int, world: int, port: int, raw: dict, steps: int | None, resume: 
     from facesr.training.distributed import shutdown
     from facesr.training.trainer import make_trainer
 
+    by_rank = raw.pop("max_minutes_by_rank", None)  # a time limit that only some ranks reach
+    if by_rank is not None:
+        raw["train"]["max_minutes"] = by_rank[rank]
     tr = make_trainer(load_config(raw=raw), resume=resume, progress=False)
     tr.fit(steps=steps)
     shutdown(tr.dist)

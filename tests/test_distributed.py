@@ -1,5 +1,6 @@
 """Data-parallel training with 2 CPU processes on gloo equals 1 process with the same global batch."""
 import socket
+import time
 
 import pytest
 import torch
@@ -34,9 +35,16 @@ def raw_cfg(face_folder, out, name):
     }
 
 
-def spawn(raw, steps=None, resume=False, world=2):
-    mp.start_processes(dist_worker.run, args=(world, free_port(), raw, steps, resume), nprocs=world,
-                       join=True, start_method="spawn")
+def spawn(raw, steps=None, resume=False, world=2, deadline_s=180.0):
+    """Run ``world`` gloo ranks; a run that hangs (ranks waiting on each other) fails after ``deadline_s``."""
+    ctx = mp.start_processes(dist_worker.run, args=(world, free_port(), raw, steps, resume), nprocs=world,
+                             join=False, start_method="spawn")
+    end = time.monotonic() + deadline_s
+    while not ctx.join(timeout=1.0):
+        if time.monotonic() > end:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail(f"the {world}-process run did not finish in {deadline_s:.0f} s (ranks deadlocked?)")
 
 
 def weights(out, name):
@@ -73,3 +81,14 @@ def test_resume_across_world_sizes(face_folder, tmp_path, single):
     spawn(raw, steps=2)  # 2 steps on 2 processes
     make_trainer(load_config(raw=raw), resume=True, progress=False).fit()  # 2 more on 1 process
     assert max_diff(weights(tmp_path, "mixed"), single) < 1e-4
+
+
+def test_time_limit_stops_every_rank_at_the_same_step(face_folder, tmp_path, single):
+    raw = raw_cfg(face_folder, tmp_path, "timed")
+    # only rank 0 runs out of time (after its first step); rank 1's limit is far off, so it must learn
+    # from rank 0 that the run stops (else it would wait in DDP's next all-reduce for good)
+    spawn(dict(raw, max_minutes_by_rank=[1e-9, 1e9]))
+    st = torch.load(tmp_path / "timed" / "checkpoints" / "last" / "state.pt", weights_only=True)
+    assert st["step"] == 1
+    make_trainer(load_config(raw=raw), resume=True, progress=False).fit()  # the other 3 steps, 1 process
+    assert max_diff(weights(tmp_path, "timed"), single) < 1e-4
