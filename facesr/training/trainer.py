@@ -475,6 +475,7 @@ class Trainer:
                 if self.dist.enabled:
                     out = mean_across(out, self.dist)
                 self.step += 1
+                # every rank has the same config, so all of them take part in this all-reduce (or none)
                 out_of_time = limit_s > 0 and any_across(time.time() - t_start >= limit_s, self.dist)
                 for k, v in out.items():
                     running[k] = running.get(k, 0.0) + v
