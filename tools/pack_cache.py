@@ -57,16 +57,24 @@ def pack(src: Path, dst: Path, quality: int = 92, threads: int = 0) -> dict:
 
 
 def unpack(src: Path, dst: Path, threads: int = 0) -> dict:
-    with np.load(src) as z:
-        data, offsets = z["data"], z["offsets"]
-        meta = json.loads(z["meta"].tobytes().decode())
-    shape = tuple(meta["shape"])
+    try:  # never unpickles (allow_pickle stays False)
+        with np.load(src) as z:
+            data, offsets = z["data"], z["offsets"]
+            meta = json.loads(z["meta"].tobytes().decode())
+        shape = tuple(meta["shape"])
+    except (OSError, ValueError, KeyError, AttributeError, TypeError, json.JSONDecodeError) as e:
+        raise SystemExit(f"{src}: not a file written by 'pack_cache.py pack' ({type(e).__name__}: {e})") from None
+    if len(offsets) != shape[0] + 1 or int(offsets[-1]) != len(data):
+        raise SystemExit(f"{src}: truncated or damaged ({len(offsets) - 1} offsets for {shape[0]} faces)")
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".tmp.npy")
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
 
     def one(i):
-        out[i] = _decode(data[offsets[i]:offsets[i + 1]].tobytes())
+        try:
+            out[i] = _decode(data[offsets[i]:offsets[i + 1]].tobytes())
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"{src}: face {i} does not decode ({e})") from None
 
     with ThreadPoolExecutor(threads or os.cpu_count()) as ex:
         list(ex.map(one, range(shape[0])))
