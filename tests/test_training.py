@@ -179,3 +179,13 @@ def test_training_log_plot(tmp_path):
     (tmp_path / "v" / "log.jsonl").write_text(json.dumps({"step": 1, "val_psnr": 20.0}) + "\n")
     with pytest.raises(FacesrError, match="no training loss"):
         plot_log(tmp_path / "v", tmp_path / "v.png")
+
+
+def test_every_preset_recipe_is_bundled_and_trains_that_preset():
+    from facesr import registry
+
+    named = [p for p in registry.list_presets() if p.config]
+    assert {p.name for p in named} >= {"sparnet", "sparnet-tiny"}
+    for p in named:
+        cfg = load_config(p.config)  # the name the "no trained weights" error tells users to pass
+        assert cfg["model"]["name"] == p.name, p.config
