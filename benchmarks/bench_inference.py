@@ -59,6 +59,7 @@ import torch  # noqa: E402
 
 import facesr  # noqa: E402
 from facesr.checkpoint import hardware  # noqa: E402
+from facesr.evaluation.cost import sync  # noqa: E402
 from facesr.inference.optimize import optimize_for_inference  # noqa: E402
 from facesr.models.perturb import perturb_weights  # noqa: E402
 from facesr.registry import list_presets  # noqa: E402
@@ -98,11 +99,6 @@ def init_label(init: str) -> str:
     return "perturb_weights" if init == "perturbed" else "the model's own init"
 
 
-def _sync(x: torch.Tensor) -> None:
-    if x.device.type == "cuda":
-        torch.cuda.synchronize(x.device)
-
-
 def paired_speedup(ref: list[float], times: list[float], n_boot: int = 2000, seed: int = 0):
     """(median, lo, hi): the median over rounds of ``ref[i] / times[i]`` (both timed in the same round) and
     a 95 % percentile-bootstrap interval of that median (None, None with fewer than 5 rounds).
@@ -130,10 +126,10 @@ def _timed(paths: dict, x: torch.Tensor, repeats: int, warmup: int):
         names = list(paths)
         for i in range(repeats):
             for name in names[i % len(names):] + names[:i % len(names)]:  # rotate the order every round
-                _sync(x)
+                sync(x.device)
                 t = time.perf_counter()
                 paths[name](x)
-                _sync(x)
+                sync(x.device)
                 times[name].append(time.perf_counter() - t)
     return times, diffs
 

@@ -24,11 +24,7 @@ import torch
 
 import facesr
 from facesr.checkpoint import hardware
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from facesr.evaluation.cost import sync
 
 
 def bench(name: str, batch: int, steps: int, warmup: int, device: str = "cpu", precision: str = "fp32",
@@ -45,7 +41,7 @@ def bench(name: str, batch: int, steps: int, warmup: int, device: str = "cpu", p
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     times = []
     for i in range(warmup + steps):
-        _sync(dev)
+        sync(dev)
         t = time.perf_counter()
         with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
             loss = torch.nn.functional.l1_loss(model(x).float(), y)
@@ -57,7 +53,7 @@ def bench(name: str, batch: int, steps: int, warmup: int, device: str = "cpu", p
         else:
             loss.backward()
             opt.step()
-        _sync(dev)
+        sync(dev)
         if i >= warmup:
             times.append(time.perf_counter() - t)
     med = statistics.median(times)

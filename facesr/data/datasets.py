@@ -212,8 +212,7 @@ class EpochSampler:
         return {"epoch": self.epoch, "pos": self.pos}
 
     def load_state_dict(self, st: dict) -> None:
-        self.epoch, self.pos = int(st["epoch"]), int(st["pos"])
-        self._drop_ahead()
+        self.epoch, self.pos = int(st["epoch"]), int(st["pos"])  # next_batch drops batches made ahead
 
     def _drop_ahead(self) -> None:
         for _, futs in self._ahead:
@@ -240,7 +239,7 @@ class EpochSampler:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="facesr-data")
-            if self._ahead and self._ahead[0][0] != (self.epoch, self.pos):  # state was set from outside
+            if self._ahead and self._ahead[0][0] != (self.epoch, self.pos):  # state set by load_state_dict
                 self._drop_ahead()
             key = (self.epoch, self.pos)
             while len(self._ahead) < self.prefetch + 1:

@@ -25,9 +25,10 @@ def count_flops(model, batch: int = 1) -> int:
     return int(fc.get_total_flops())
 
 
-def _sync(device):
+def sync(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (a no-op on the CPU), so that a wall-clock time covers it."""
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def time_forward(model, batch: int = 1, repeats: int = 10, warmup: int = 2) -> dict:
@@ -39,10 +40,10 @@ def time_forward(model, batch: int = 1, repeats: int = 10, warmup: int = 2) -> d
     times = []
     with torch.inference_mode():
         for i in range(warmup + repeats):
-            _sync(dev)
+            sync(dev)
             t = time.perf_counter()
             model(x)
-            _sync(dev)
+            sync(dev)
             if i >= warmup:
                 times.append(time.perf_counter() - t)
     model.train(was)
