@@ -32,7 +32,6 @@ Costs and limits:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -44,6 +43,7 @@ import torch
 
 from ..errors import FacesrError
 from ..models.common import SRModel
+from .artifacts import cache_dir, compare_outputs, ensure_folder, model_key
 
 __all__ = ["AotiError", "AotiSR", "aoti_unavailable_reason", "compile_aoti", "cached_aoti", "aoti_cache_dir"]
 
@@ -93,11 +93,7 @@ def aoti_unavailable_reason() -> str | None:
 
 def aoti_cache_dir() -> Path:
     """``$FACESR_CACHE/aoti``, else ``$XDG_CACHE_HOME/facesr/aoti``, else ``~/.cache/facesr/aoti``."""
-    root = os.environ.get("FACESR_CACHE")
-    if not root:
-        root = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-                            "facesr")
-    return Path(root) / "aoti"
+    return cache_dir("aoti")
 
 
 def _sizes(model) -> tuple[int, int]:
@@ -170,16 +166,11 @@ def compile_aoti(model: torch.nn.Module, path, *, batch: int | None = None, chec
             info["reason"] = "check disabled"
             return info
         runner = AotiSR(path)
-        gen = torch.Generator().manual_seed(seed)
-        diffs = {}
-        with torch.no_grad():
-            for b in ((1, 3) if batch is None else (int(batch),)):
-                x = torch.rand(b, 3, lr_size, lr_size, generator=gen)
-                ref, out = model(x).float(), runner(x)
-                if out.shape != ref.shape:
-                    raise AotiError(f"the package's output has shape {tuple(out.shape)}, PyTorch's "
-                                    f"{tuple(ref.shape)} (batch {b})")
-                diffs[b] = float((out - ref).abs().max())
+        try:
+            diffs = compare_outputs(model, runner, lr_size, (1, 3) if batch is None else (int(batch),), seed,
+                                    what="the package")
+        except ValueError as e:
+            raise AotiError(str(e)) from None
         worst = max(diffs.values())
         info.update(checked=True, diffs=diffs, max_abs_diff=worst, tolerance=float(tolerance),
                     ok=bool(worst <= tolerance))
@@ -227,14 +218,8 @@ class AotiSR(SRModel):
 
 
 def _cache_key(model, batch) -> str:
-    h = hashlib.sha256()
-    h.update(f"{type(model).__module__}.{type(model).__qualname__}|{_sizes(model)}|{batch}|"
-             f"{torch.__version__}|{torch.get_num_threads()}|{torch.backends.cpu.get_cpu_capability()}".encode())
-    for k, v in model.state_dict().items():
-        h.update(k.encode())
-        h.update(str(tuple(v.shape)).encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:24]
+    return model_key(model, batch, torch.__version__, torch.get_num_threads(),
+                     torch.backends.cpu.get_cpu_capability())
 
 
 def cached_aoti(model: torch.nn.Module, *, batch: int | None = None, cache_dir=None, progress=print) -> AotiSR:
@@ -249,10 +234,7 @@ def cached_aoti(model: torch.nn.Module, *, batch: int | None = None, cache_dir=N
         reason = aoti_unavailable_reason()  # a cached package loads without a compiler
         if reason:
             raise AotiError(reason)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise AotiError(f"cannot create the AOTInductor cache folder {folder}: {e.strerror or e}") from None
+        ensure_folder(folder, "AOTInductor cache folder", AotiError)
         if progress is not None:
             progress(f"compiling the model with AOTInductor into {path} (about a minute for SPARNet; once)")
         fd, tmp = tempfile.mkstemp(suffix=".pt2", dir=folder)

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ..errors import FacesrError, require
+from .artifacts import compare_outputs
 
 __all__ = ["export_onnx", "ExportError", "ort_session", "DEFAULT_TOLERANCE"]
 
@@ -143,17 +144,11 @@ def export_onnx(model, path, opset: int = 17, check: bool = True, *, optimize: b
             info["reason"] = str(e)
             return info
         sess = ort_session(path)
-        gen = torch.Generator().manual_seed(seed)
-        diffs = {}
-        with torch.no_grad():
-            for b in batch_sizes:
-                x = torch.rand(int(b), 3, lr_size, lr_size, generator=gen)
-                ref = model(x.to(device)).float().cpu().numpy()
-                out = sess.run(["sr"], {"lr": x.numpy()})[0]
-                if out.shape != ref.shape:
-                    raise ExportError(f"ONNX Runtime output has shape {out.shape}, PyTorch {ref.shape} "
-                                      f"(batch {b})")
-                diffs[int(b)] = float(abs(out - ref).max())
+        try:
+            diffs = compare_outputs(model, lambda x: sess.run(["sr"], {"lr": x.numpy()})[0], lr_size, batch_sizes,
+                                    seed, what="ONNX Runtime")
+        except ValueError as e:
+            raise ExportError(str(e)) from None
         worst = max(diffs.values()) if diffs else 0.0
         info.update(checked=True, diffs=diffs, max_abs_diff=worst, tolerance=float(tolerance),
                     ok=bool(worst <= tolerance), onnxruntime=ort.__version__)

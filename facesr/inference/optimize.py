@@ -541,6 +541,8 @@ class _PreAct(nn.Module):
 
     def forward(self, x):
         if self.scale is not None:
+            if _functional():  # plain ops: exporters (pnnx for ncnn) need not know addcmul
+                return self.act(x * self.scale + self.shift)
             return self.act(torch.addcmul(self.shift, x, self.scale))
         if self.norm is not None:
             return self.act(self.norm(x))
@@ -606,7 +608,7 @@ class OptimizedFAU(nn.Module):
             h = self.conv1(self.preact(x))
         h = self.conv2(h)
         if _functional():
-            return s + h if self.attn is None else torch.addcmul(s, h, self.attn(h))
+            return s + h if self.attn is None else s + h * self.attn(h)
         if self.attn is None:
             return h.add_(s)  # h is a fresh tensor; s may be the caller's x
         if self.shortcut is None:

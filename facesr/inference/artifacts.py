@@ -1,0 +1,62 @@
+"""What the compiled / converted back-ends share: a cache folder, a key for a model's weights, and the
+check of a converted model against the PyTorch model it came from."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+
+__all__ = ["cache_dir", "ensure_folder", "model_key", "compare_outputs"]
+
+
+def cache_dir(kind: str) -> Path:
+    """``$FACESR_CACHE/<kind>``, else ``$XDG_CACHE_HOME/facesr/<kind>``, else ``~/.cache/facesr/<kind>``."""
+    root = os.environ.get("FACESR_CACHE")
+    if not root:
+        root = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                            "facesr")
+    return Path(root) / kind
+
+
+def ensure_folder(folder: Path, what: str, error: type[Exception]) -> None:
+    """Create ``folder`` (and its parents), or raise ``error`` saying which ``what`` could not be made."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise error(f"cannot create the {what} {folder}: {e.strerror or e}") from None
+
+
+def model_key(model: torch.nn.Module, *extra) -> str:
+    """A 24-hex-digit key of the model's class, sizes, weights (every state-dict tensor) and ``extra``."""
+    lr = int(getattr(model, "lr_size", 16))
+    h = hashlib.sha256()
+    h.update(f"{type(model).__module__}.{type(model).__qualname__}|{(lr, int(getattr(model, 'hr_size', lr)))}|"
+             f"{'|'.join(str(e) for e in extra)}".encode())
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(str(tuple(v.shape)).encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
+def compare_outputs(model: torch.nn.Module, run: Callable[[torch.Tensor], object], lr_size: int,
+                    batch_sizes: Iterable[int], seed: int = 0, what: str = "the converted model") -> dict[int, float]:
+    """{batch: max abs difference} between ``run(x)`` and ``model(x)`` (eval mode, no grad) on random LR
+    faces in [0, 1] of each batch size; ``run`` may return a tensor or an array. Raises ``ValueError`` when
+    the shapes differ."""
+    gen = torch.Generator().manual_seed(seed)
+    diffs = {}
+    with torch.no_grad():
+        for b in batch_sizes:
+            x = torch.rand(int(b), 3, lr_size, lr_size, generator=gen)
+            p = next(model.parameters(), None)
+            ref = model(x if p is None else x.to(p.device)).float().cpu()
+            out = torch.as_tensor(run(x)).float()
+            if tuple(out.shape) != tuple(ref.shape):
+                raise ValueError(f"{what}'s output has shape {tuple(out.shape)}, PyTorch's {tuple(ref.shape)} "
+                                 f"(batch {b})")
+            diffs[int(b)] = float((out - ref).abs().max())
+    return diffs
