@@ -1,11 +1,14 @@
-"""``facesr export``: write a model as ONNX (checked with ONNX Runtime) or as an AOTInductor package.
+"""``facesr export``: write a model as ONNX (checked with ONNX Runtime), as an AOTInductor package or
+for ncnn.
 
     facesr export -m MODEL -o FILE.onnx [--opset N] [--no-check] [--random-weights] [--plain]
     facesr export -m MODEL -o FILE.pt2 [--static-batch N] [--no-check] [--random-weights]
+    facesr export -m MODEL -o FILE.param [--no-check] [--random-weights]
 
-The format follows the suffix: ``.onnx`` (:func:`facesr.inference.export.export_onnx`) or ``.pt2``
+The format follows the suffix: ``.onnx`` (:func:`facesr.inference.export.export_onnx`), ``.pt2``
 (:func:`facesr.inference.aoti.compile_aoti`: native code for this CPU and torch version, needs a C++
-compiler, about a minute for SPARNet).
+compiler, about a minute for SPARNet) or ``.param`` (:func:`facesr.inference.ncnn_backend.export_ncnn`:
+``FILE.param`` + ``FILE.bin`` for the ncnn runtime, one face ``3 x lr x lr`` in, checked with ncnn).
 
 ``MODEL`` is a registry name with shipped weights or a facesr ``.safetensors`` model file;
 ``--random-weights`` builds the registry preset with random weights instead (for presets whose weights
@@ -26,13 +29,15 @@ __all__ = ["add_export_parser", "cmd_export"]
 def add_export_parser(subparsers):
     """Register the ``export`` sub-command on an ``argparse`` sub-parsers object; returns its parser."""
     p = subparsers.add_parser(
-        "export", help="export a model to ONNX or an AOTInductor package (LR [0,1] NCHW -> SR [0,1]) and check it",
+        "export", help="export a model to ONNX, an AOTInductor package or ncnn (LR [0,1] -> SR [0,1]) and check it",
         description="Export a model to ONNX (FILE.onnx: input 'lr' (N x 3 x lr x lr, [0,1]), output 'sr' "
                     "(N x 3 x hr x hr, [0,1]), dynamic batch; checked with ONNX Runtime at batch 1 and 3) or "
                     "compile it with AOTInductor (FILE.pt2: same contract, native code for this CPU and "
-                    "torch version; needs a C++ compiler; checked by loading it).")
+                    "torch version; needs a C++ compiler; checked by loading it) or convert it for ncnn "
+                    "(FILE.param + FILE.bin: blob 'in0' (3 x lr x lr, [0,1]) -> 'out0' (3 x hr x hr, [0,1]), "
+                    "one face per run; float32; checked with ncnn at batch 1 and 3).")
     p.add_argument("-m", "--model", default="default", help="registry name or .safetensors model file")
-    p.add_argument("-o", "--output", required=True, help="the .onnx or .pt2 file to write")
+    p.add_argument("-o", "--output", required=True, help="the .onnx, .pt2 or .param (ncnn) file to write")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--no-check", action="store_true", help="do not compare ONNX Runtime with PyTorch")
     p.add_argument("--random-weights", action="store_true",
@@ -76,6 +81,24 @@ def _export_aoti(args, out: Path) -> int:
     return _report_check(res, "the package")
 
 
+def _export_ncnn(args, out: Path) -> int:
+    from .ncnn_backend import export_ncnn
+
+    for flag, given in (("--plain", args.plain), ("--static-batch", args.static_batch is not None)):
+        if given:
+            raise FacesrError(f"{flag} does not apply to ncnn files (converted from the optimised graph, one face "
+                              "per run)")
+    model = _model(args)
+    print(f"converting for ncnn into {out} and {out.with_suffix('.bin')} (about 10 s for SPARNet) ...",
+          file=sys.stderr)
+    res = export_ncnn(model, out, check=not args.no_check, tolerance=args.tolerance)
+    lr, hr = res["lr_size"], res["hr_size"]
+    print(f"wrote {res['path']} + {Path(res['bin']).name} ({res['bytes'] / 1e6:.1f} MB, converted in "
+          f"{res['convert_s']:.0f} s): blob {res['input']} 3 x {lr} x {lr} in [0,1] -> {res['output']} 3 x {hr} x "
+          f"{hr} in [0,1]")
+    return _report_check(res, "ncnn")
+
+
 def _report_check(res: dict, what: str) -> int:
     """Print the comparison with PyTorch of an export result; 0 when it passed (or was not run), else 2."""
     if not res["checked"]:
@@ -97,12 +120,15 @@ def cmd_export(args) -> int:
         from .export import export_onnx
 
         out = Path(args.output)
-        if out.suffix.lower() not in (".onnx", ".pt2"):
-            raise FacesrError(f"the output file must end in .onnx (ONNX) or .pt2 (AOTInductor package): {out}")
+        if out.suffix.lower() not in (".onnx", ".pt2", ".param"):
+            raise FacesrError(f"the output file must end in .onnx (ONNX), .pt2 (AOTInductor package) or .param "
+                              f"(ncnn): {out}")
         if out.is_dir():
             raise FacesrError(f"the output is a folder, not a file: {out}")
         if out.suffix.lower() == ".pt2":
             return _export_aoti(args, out)
+        if out.suffix.lower() == ".param":
+            return _export_ncnn(args, out)
         if args.static_batch is not None:
             raise FacesrError("--static-batch applies to .pt2 packages; ONNX files always take any batch size")
         if args.opset < 11:

@@ -26,8 +26,16 @@ Back-ends (all compute the model's own function; outputs within 1e-4 of ``net.ev
                    in a fraction of a second. Any batch size. On the test machine, SPARNet: 1.09x the
                    ``torch`` back-end's speed at batch 1 and 1.19x at batch 16 (one run,
                    benchmarks/results/aoti_dynamic.md); for long jobs where the compile pays off.
-* ``auto``         ``torch``: cheap to build, always available, and the fastest measured CPU path here
-                   for one 16x16 face at a time among those that build in seconds.
+* ``ncnn``         the graph converted for Tencent's ncnn runtime and run by its CPU engine
+                   (:mod:`facesr.inference.ncnn_backend`): 3x3 convs as float32 Winograd. With OpenMP's
+                   default waiting the fastest back-end measured on the 2-core test machine for SPARNet
+                   (1.3-1.5x ``torch``, 2.0-2.4x eager at batch 1: benchmarks/results/
+                   inference_omp_default.md, inference_sparnet_omp_default.md); under
+                   ``OMP_WAIT_POLICY=PASSIVE`` no faster than ``torch`` (inference.md). Converted once per
+                   weights into ``~/.cache/facesr/ncnn`` (3-13 s for the 16x16 models), one face at a
+                   time; needs ``pip install 'facesr[ncnn]'``.
+* ``auto``         ``torch``: no optional package, no conversion or cache, any device, builds in well
+                   under a second; pass ``ncnn`` for the fastest CPU runs.
 
 :class:`OrtSR` is an ``nn.Module`` (so that callers treat it like any model) with ``lr_size``, ``hr_size``,
 ``facesr_meta`` and ``backend`` attributes (an :class:`~facesr.models.common.SRModel`: ``scale`` and the input
@@ -46,7 +54,7 @@ from ..models.common import SRModel
 
 __all__ = ["BACKENDS", "OrtSR", "inference_model"]
 
-BACKENDS = ("auto", "eager", "torch", "onnxruntime", "aoti")
+BACKENDS = ("auto", "eager", "torch", "onnxruntime", "aoti", "ncnn")
 
 
 class OrtSR(SRModel):
@@ -103,6 +111,10 @@ def inference_model(model: torch.nn.Module, backend: str = "auto", threads: int 
         from .aoti import cached_aoti
 
         return cached_aoti(model).eval()
+    if backend == "ncnn":
+        from .ncnn_backend import cached_ncnn
+
+        return cached_ncnn(model, threads=threads).eval()
     from .optimize import optimize_for_inference
 
     return optimize_for_inference(model)
