@@ -1,7 +1,7 @@
-"""CPU inference speed of registry models: eager vs the optimised path vs ONNX Runtime, in one run.
+"""CPU inference speed of registry models: eager vs the optimised path vs ONNX Runtime vs ncnn, in one run.
 
     python benchmarks/bench_inference.py [--models sparnet sparnet-tiny] [--all] [--repeats 7]
-                                         [--threads N] [--ablation] [--no-onnx]
+                                         [--threads N] [--ablation] [--no-onnx] [--no-ncnn]
 
 For every preset with 16x16 input (``--all`` adds sparnethd, 512 px) and random weights (by default
 :func:`facesr.models.perturb.perturb_weights`, so that outputs spread over [0, 1] and max|diff| shows real
@@ -12,6 +12,9 @@ to 0.5 +- 2e-4 and every path agrees to ~1e-7):
 * optimised  :func:`facesr.inference.optimize.optimize_for_inference` under ``torch.inference_mode()``
 * ORT        the ``onnxruntime`` inference back-end (:class:`facesr.inference.runtime.OrtSR`: the
              optimised graph exported to ONNX, run by ONNX Runtime's CPU provider), same number of threads
+* ncnn       the ``ncnn`` inference back-end (:class:`facesr.inference.ncnn_backend.NcnnSR`: the model
+             converted by pnnx, run by ncnn's CPU engine in float32, one face at a time), same number of
+             threads (ncnn's own OpenMP runtime; ``--no-ncnn`` skips it)
 
 Latency at batch 1 and throughput at batch 16, median of ``--repeats`` rounds after warm-up; in each
 round every path runs once, in turn (the order rotating), so that load from other processes hits all
@@ -80,6 +83,21 @@ def _ort(model, threads: int):
         return inference_model(model, "onnxruntime", threads=threads)
     except ImportError as e:  # onnx / onnxruntime missing (MissingDependencyError)
         print(f"ONNX Runtime skipped: {e}", file=sys.stderr)
+        return None
+
+
+def _ncnn(model, threads: int):
+    """The ncnn back-end exactly as facesr runs it (facesr.inference.ncnn_backend.NcnnSR), converted afresh
+    into a temporary folder (so that build s is the conversion, not a cache hit)."""
+    import tempfile
+
+    from facesr.inference.ncnn_backend import cached_ncnn
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:  # ncnn holds the loaded model in memory: the files can go
+            return cached_ncnn(model, threads=threads, cache_dir=tmp, progress=None)
+    except ImportError as e:  # ncnn / pnnx missing (MissingDependencyError)
+        print(f"ncnn skipped: {e}", file=sys.stderr)
         return None
 
 
@@ -157,6 +175,11 @@ def bench_model(name: str, args) -> list[dict]:
     if ort is not None:
         build["ORT"] = time.perf_counter() - t
         paths["ORT"] = ort
+    t = time.perf_counter()
+    nc = None if args.no_ncnn or dev.type != "cpu" else _ncnn(model, torch.get_num_threads())
+    if nc is not None:
+        build["ncnn"] = time.perf_counter() - t
+        paths["ncnn"] = nc
     rows = []
     for batch, reps in ((1, args.repeats), (16, args.repeats16)):
         if reps <= 0:
@@ -186,6 +209,9 @@ def bench_model(name: str, args) -> list[dict]:
     return rows
 
 
+MAIN_PATHS = ("optimised", "ORT", "ncnn")  # the back-ends of the main table (eager is the reference)
+
+
 def _ci(r: dict) -> str:
     lo, hi = r.get("ci", (None, None))
     return f" [{lo:.2f}, {hi:.2f}]" if lo is not None and r["path"] != "eager" else ""
@@ -193,8 +219,8 @@ def _ci(r: dict) -> str:
 
 def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
     where = "CPU" if args.device == "cpu" else f"GPU ({args.device})"
-    lines = [f"# {where} inference: eager vs optimised vs ONNX Runtime", "",
-             f"{hardware()}; {torch.get_num_threads()} intra-op threads (ORT the same), "
+    lines = [f"# {where} inference: eager vs optimised vs ONNX Runtime vs ncnn", "",
+             f"{hardware()}; {torch.get_num_threads()} intra-op threads (ORT and ncnn the same), "
              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}; "
              f"load average (1/5/15 min) {load0} at start, {load1} at end. Random weights "
              f"({init_label(args.init)}); "
@@ -207,23 +233,26 @@ def render(rows: list[dict], args, cmd: str, load0: str, load1: str) -> str:
              "```", cmd, "```", "",
              "eager = `model.eval()` under `torch.no_grad()`; optimised = `optimize_for_inference(model)` under "
              "`torch.inference_mode()` (backend `torch`); ORT = the `onnxruntime` back-end "
-             "(`inference_model(model, 'onnxruntime')`: the optimised graph in ONNX Runtime, CPU). max|diff| is "
-             "against eager on the [0, 1] output; build s = seconds to make the optimised module / the ONNX Runtime "
-             "back-end (trace, export, session) from the model.", "",
-             "| model | batch | eager ms | optimised ms | ORT ms | optimised speed-up | ORT speed-up | "
-             "eager img/s | optimised img/s | ORT img/s | max abs diff opt / ORT | build s opt / ORT |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "(`inference_model(model, 'onnxruntime')`: the optimised graph in ONNX Runtime, CPU); ncnn = the "
+             "`ncnn` back-end (`NcnnSR`: the model converted by pnnx, run by ncnn in float32, one face at a time). "
+             "max|diff| is against eager on the [0, 1] output; build s = seconds to make the back-end from the "
+             "model (optimised module; trace, export, session; trace, pnnx conversion, check, load).", "",
+             "| model | batch | eager ms | " + " | ".join(f"{p} ms (speed-up)" for p in MAIN_PATHS)
+             + " | eager img/s | " + " | ".join(f"{p} img/s" for p in MAIN_PATHS)
+             + " | max abs diff " + " / ".join(MAIN_PATHS) + " | build s " + " / ".join(MAIN_PATHS) + " |",
+             "|---|---|---|" + "---|" * (3 * len(MAIN_PATHS) + 1)]
     keyed = {(r["model"], r["batch"], r["path"]): r for r in rows}
     for (model, batch) in dict.fromkeys((r["model"], r["batch"]) for r in rows):
-        e, o, t = (keyed.get((model, batch, p)) for p in ("eager", "optimised", "ORT"))
+        e = keyed.get((model, batch, "eager"))
+        others = [keyed.get((model, batch, p)) for p in MAIN_PATHS]
         ms = lambda r: f"{r['s'] * 1e3:.1f}" if r else "-"  # noqa: E731
         ips = lambda r: f"{batch / r['s']:.2f}" if r else "-"  # noqa: E731
-        sp = lambda r: (f"**{r['speedup']:.2f}x**" + _ci(r)) if r else "-"  # noqa: E731
-        dd = f"{o['diff']:.1e} / " + (f"{t['diff']:.1e}" if t else "-")
-        bs = lambda r: f"{r['build_s']:.2f}" if r and r.get("build_s") is not None else "-"  # noqa: E731
-        lines.append(f"| {model} | {batch} | {ms(e)} | {ms(o)} | {ms(t)} | {sp(o)} | {sp(t)} | {ips(e)} | {ips(o)} | "
-                     f"{ips(t)} | {dd} | {bs(o)} / {bs(t)} |")
-    abl = [r for r in rows if r["path"] not in ("eager", "optimised", "ORT")]
+        sp = lambda r: (f"{r['s'] * 1e3:.1f} (**{r['speedup']:.2f}x**" + _ci(r) + ")") if r else "-"  # noqa: E731
+        dd = " / ".join(f"{r['diff']:.1e}" if r else "-" for r in others)
+        bs = " / ".join(f"{r['build_s']:.2f}" if r and r.get("build_s") is not None else "-" for r in others)
+        lines.append(f"| {model} | {batch} | {ms(e)} | " + " | ".join(sp(r) for r in others) + f" | {ips(e)} | "
+                     + " | ".join(ips(r) for r in others) + f" | {dd} | {bs} |")
+    abl = [r for r in rows if r["path"] not in ("eager",) + MAIN_PATHS]
     if abl:
         lines += ["", "Other paths (ablation at batch 1: the first four rows add one step each, indented rows are "
                   "variants of the optimised path; on a GPU: the optimised module in fp16); speed-up vs eager:", "",
@@ -244,6 +273,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (default: torch's)")
     ap.add_argument("--ablation", action="store_true", help="also time each optimisation step at batch 1")
     ap.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
+    ap.add_argument("--no-ncnn", action="store_true", help="skip ncnn")
     add_init_argument(ap)
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (on a GPU: no ONNX Runtime; adds fp16)")
     ap.add_argument("--omp-default", action="store_true",
