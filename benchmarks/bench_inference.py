@@ -62,6 +62,7 @@ import torch  # noqa: E402
 
 import facesr  # noqa: E402
 from facesr.checkpoint import hardware  # noqa: E402
+from facesr.errors import FacesrError  # noqa: E402
 from facesr.evaluation.cost import sync  # noqa: E402
 from facesr.inference.optimize import optimize_for_inference  # noqa: E402
 from facesr.models.perturb import perturb_weights  # noqa: E402
@@ -96,7 +97,7 @@ def _ncnn(model, threads: int):
     try:
         with tempfile.TemporaryDirectory() as tmp:  # ncnn holds the loaded model in memory: the files can go
             return cached_ncnn(model, threads=threads, cache_dir=tmp, progress=None)
-    except ImportError as e:  # ncnn / pnnx missing (MissingDependencyError)
+    except (ImportError, FacesrError) as e:  # ncnn / pnnx missing, or the conversion failed its 1e-4 check
         print(f"ncnn skipped: {e}", file=sys.stderr)
         return None
 

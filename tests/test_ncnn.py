@@ -131,3 +131,17 @@ def test_ncnn_missing_package_says_how_to_install(monkeypatch, tmp_path, convert
     monkeypatch.setitem(sys.modules, "ncnn", None)
     with pytest.raises(MissingDependencyError, match=r"ncnn is needed .*pip install 'facesr\[ncnn\]'"):
         N.NcnnSR(runner.path)
+
+
+def test_ncnn_graph_whose_first_layer_works_in_place(tmp_path):
+    """A graph that starts with an in-place layer (SPARNetHD starts with x * 2 - 1) must not write into, or
+    crash on, the caller's memory: ncnn segfaulted on an input Mat that borrowed the array's buffer."""
+    (tmp_path / "double.param").write_text("7767517\n2 2\nInput in0 0 1 in0\n"
+                                           "BinaryOp mul_0 1 1 in0 out0 0=2 1=1 2=2.0\n")
+    (tmp_path / "double.bin").write_bytes(b"")
+    runner = N.NcnnSR(tmp_path / "double.param", lr_size=8, hr_size=8)
+    x = _lr(2, seed=3, size=8)
+    keep = x.clone()
+    y = runner(x)
+    assert torch.equal(x, keep)  # the input is untouched
+    assert torch.allclose(y, 2 * keep)

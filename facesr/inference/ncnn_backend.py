@@ -208,7 +208,9 @@ class NcnnSR(SRModel):
 
     def _one(self, face: np.ndarray) -> np.ndarray:
         ex = self.net.create_extractor()
-        ex.input(self.input_name, self._ncnn.Mat(face))  # the Mat borrows face's memory: keep it alive
+        # a Mat made from an array borrows its memory without a reference count, and a graph whose first layer
+        # works in place (SPARNetHD's x * 2 - 1) then crashed ncnn (segfault): give it a copy it owns
+        ex.input(self.input_name, self._ncnn.Mat(face).clone())
         ret, out = ex.extract(self.output_name)
         if ret != 0:
             raise NcnnError(f"ncnn failed to run {self.path} (error {ret})")

@@ -36,6 +36,12 @@ def perturb_weights(model: nn.Module, seed: int = 0, gain: float = 0.6, forwards
                 m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
             elif isinstance(m, nn.PReLU):
                 m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.4)
+    # spectral norm divides each weight by sigma estimated from stored vectors u, v, which still belong to the
+    # old weights: without re-converging them every output of SPARNetHD (and of a small spectral-norm test
+    # SPARNet) was clipped to 0 or 1, and every equivalence check compared only saturated pixels
+    from .sparnet import converge_spectral_norm
+
+    converge_spectral_norm(model)
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     if not bns:  # nothing to estimate (e.g. SPARNetHD: instance norm): skip the forwards
         return model.eval()
