@@ -106,6 +106,12 @@ def test_export_cli_writes_checked_ncnn_files(tmp_path, capsys, monkeypatch):
         assert err.startswith("facesr: error:") and msg in err and "ncnn" in err
 
 
+def test_ncnn_file_names_keep_dots_in_the_stem():
+    assert [p.name for p in N._files("/x/sparnet.v2.param")] == ["sparnet.v2.param", "sparnet.v2.bin",
+                                                                 "sparnet.v2.facesr.json"]
+    assert [p.name for p in N._files("face")] == ["face.param", "face.bin", "face.facesr.json"]
+
+
 def test_ncnn_bad_files_are_clear_errors(converted, tmp_path):
     _, runner, _, _ = converted
     with pytest.raises(FacesrError, match="no ncnn file"):

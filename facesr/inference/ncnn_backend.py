@@ -63,8 +63,8 @@ class NcnnError(FacesrError):
 def _files(path) -> tuple[Path, Path, Path]:
     """(``X.param``, ``X.bin``, ``X.facesr.json``) for ``X.param`` (or ``X``)."""
     path = Path(path)
-    stem = path.with_suffix("") if path.suffix.lower() == ".param" else path
-    return stem.with_suffix(".param"), stem.with_suffix(".bin"), stem.with_suffix(".facesr.json")
+    stem = str(path.with_suffix("") if path.suffix.lower() == ".param" else path)  # keeps dots: a.v2.param
+    return Path(stem + ".param"), Path(stem + ".bin"), Path(stem + ".facesr.json")
 
 
 def _sizes(model) -> tuple[int, int]:
@@ -239,7 +239,7 @@ def cached_ncnn(model: torch.nn.Module, *, threads: int | None = None, cache_dir
     folder = Path(cache_dir) if cache_dir is not None else ncnn_cache_dir()
     key = model_key(model, "ncnn", up_mode)
     param = folder / f"{key}.param"
-    if not (param.is_file() and param.with_suffix(".bin").is_file() and param.with_suffix(".facesr.json").is_file()):
+    if not all(f.is_file() for f in _files(param)):
         ensure_folder(folder, "ncnn cache folder", NcnnError)
         if progress is not None:
             progress(f"converting the model for ncnn into {param} (about 10 s for SPARNet; once)")
