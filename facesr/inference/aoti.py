@@ -43,7 +43,7 @@ import torch
 
 from ..errors import FacesrError
 from ..models.common import SRModel
-from .artifacts import cache_dir, compare_outputs, ensure_folder, model_key
+from .artifacts import cache_dir, compare_outputs, ensure_folder, model_key, model_sizes
 
 __all__ = ["AotiError", "AotiSR", "aoti_unavailable_reason", "compile_aoti", "cached_aoti", "aoti_cache_dir"]
 
@@ -96,11 +96,6 @@ def aoti_cache_dir() -> Path:
     return cache_dir("aoti")
 
 
-def _sizes(model) -> tuple[int, int]:
-    lr = int(getattr(model, "lr_size", 16))
-    return lr, int(getattr(model, "hr_size", lr))
-
-
 def compile_aoti(model: torch.nn.Module, path, *, batch: int | None = None, check: bool = True,
                  tolerance: float = DEFAULT_TOLERANCE, seed: int = 0, **optimize_kw) -> dict:
     """Compile ``model`` (a float32 CPU SR model) into the AOTInductor package ``path`` (``.pt2``).
@@ -127,7 +122,7 @@ def compile_aoti(model: torch.nn.Module, path, *, batch: int | None = None, chec
     if batch is not None and not 1 <= int(batch) <= 1024:
         raise AotiError(f"the static batch size must be 1-1024, got {batch}")
     path = Path(path)
-    lr_size, hr_size = _sizes(model)
+    lr_size, hr_size = model_sizes(model)
     was_training = model.training
     model.eval()
     try:

@@ -9,7 +9,7 @@ from typing import Callable, Iterable
 
 import torch
 
-__all__ = ["cache_dir", "ensure_folder", "model_key", "compare_outputs"]
+__all__ = ["cache_dir", "ensure_folder", "model_sizes", "model_key", "compare_outputs"]
 
 
 def cache_dir(kind: str) -> Path:
@@ -29,11 +29,16 @@ def ensure_folder(folder: Path, what: str, error: type[Exception]) -> None:
         raise error(f"cannot create the {what} {folder}: {e.strerror or e}") from None
 
 
+def model_sizes(model: torch.nn.Module) -> tuple[int, int]:
+    """(``lr_size``, ``hr_size``) of an SR model (16 and ``lr_size`` when it does not say)."""
+    lr = int(getattr(model, "lr_size", 16))
+    return lr, int(getattr(model, "hr_size", lr))
+
+
 def model_key(model: torch.nn.Module, *extra) -> str:
     """A 24-hex-digit key of the model's class, sizes, weights (every state-dict tensor) and ``extra``."""
-    lr = int(getattr(model, "lr_size", 16))
     h = hashlib.sha256()
-    h.update(f"{type(model).__module__}.{type(model).__qualname__}|{(lr, int(getattr(model, 'hr_size', lr)))}|"
+    h.update(f"{type(model).__module__}.{type(model).__qualname__}|{model_sizes(model)}|"
              f"{'|'.join(str(e) for e in extra)}".encode())
     for k, v in model.state_dict().items():
         h.update(k.encode())
@@ -48,11 +53,11 @@ def compare_outputs(model: torch.nn.Module, run: Callable[[torch.Tensor], object
     faces in [0, 1] of each batch size; ``run`` may return a tensor or an array. Raises ``ValueError`` when
     the shapes differ."""
     gen = torch.Generator().manual_seed(seed)
+    p = next(model.parameters(), None)
     diffs = {}
     with torch.no_grad():
         for b in batch_sizes:
             x = torch.rand(int(b), 3, lr_size, lr_size, generator=gen)
-            p = next(model.parameters(), None)
             ref = model(x if p is None else x.to(p.device)).float().cpu()
             out = torch.as_tensor(run(x)).float()
             if tuple(out.shape) != tuple(ref.shape):

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from ..errors import FacesrError, require
-from .artifacts import compare_outputs
+from .artifacts import compare_outputs, model_sizes
 
 __all__ = ["export_onnx", "ExportError", "ort_session", "DEFAULT_TOLERANCE"]
 
@@ -101,8 +101,7 @@ def export_onnx(model, path, opset: int = 17, check: bool = True, *, optimize: b
     """
     onnx = require("onnx", _HINT, purpose="ONNX export")
     path = Path(path)
-    lr_size = int(getattr(model, "lr_size", 16))
-    hr_size = int(getattr(model, "hr_size", lr_size))
+    lr_size, hr_size = model_sizes(model)
     p = next(model.parameters(), None)
     device = p.device if p is not None else torch.device("cpu")
     was_training = model.training

@@ -45,7 +45,7 @@ import torch
 
 from ..errors import FacesrError, require
 from ..models.common import SRModel
-from .artifacts import cache_dir, compare_outputs, ensure_folder, model_key
+from .artifacts import cache_dir, compare_outputs, ensure_folder, model_key, model_sizes
 
 __all__ = ["NcnnError", "NcnnSR", "export_ncnn", "cached_ncnn", "ncnn_cache_dir", "DEFAULT_TOLERANCE"]
 
@@ -67,11 +67,6 @@ def _files(path) -> tuple[Path, Path, Path]:
     return Path(stem + ".param"), Path(stem + ".bin"), Path(stem + ".facesr.json")
 
 
-def _sizes(model) -> tuple[int, int]:
-    lr = int(getattr(model, "lr_size", 16))
-    return lr, int(getattr(model, "hr_size", lr))
-
-
 def _tail(text: str, n: int = 300) -> str:
     return " ".join((text or "").split())[-n:]
 
@@ -81,7 +76,7 @@ def _convert(model: torch.nn.Module, param: Path, binf: Path, up_mode: str) -> f
     pnnx = require("pnnx", _HINT, purpose="converting models for ncnn")
     from .optimize import optimize_for_inference
 
-    lr_size, _ = _sizes(model)
+    lr_size, _ = model_sizes(model)
     net = optimize_for_inference(model, fold_bn=True, up_mode=up_mode, mkldnn=False, channels_last=False).eval()
     example = torch.rand(1, 3, lr_size, lr_size)
     t = time.perf_counter()
@@ -127,7 +122,7 @@ def export_ncnn(model: torch.nn.Module, path, *, check: bool = True, tolerance: 
     if p is not None and (p.device.type != "cpu" or p.dtype != torch.float32):
         raise NcnnError(f"facesr converts float32 CPU models for ncnn; this one is on {p.device} / {p.dtype}")
     param, binf, meta_path = _files(path)
-    lr_size, hr_size = _sizes(model)
+    lr_size, hr_size = model_sizes(model)
     was_training = model.training
     model.eval()
     try:

@@ -64,10 +64,10 @@ class OrtSR(SRModel):
 
     def __init__(self, model: torch.nn.Module, threads: int | None = None, opset: int = 17):
         super().__init__()
+        from .artifacts import model_sizes
         from .export import _export_module, ort_session
 
-        self.lr_size = int(getattr(model, "lr_size", 16))
-        self.hr_size = int(getattr(model, "hr_size", self.lr_size))
+        self.lr_size, self.hr_size = model_sizes(model)
         if hasattr(model, "facesr_meta"):
             self.facesr_meta = model.facesr_meta
         p = next(model.parameters(), None)
