@@ -1,0 +1,45 @@
+"""Distillation losses (kind "feature"): a student matched to a frozen teacher (KDFSRNet / PKDN).
+
+The teacher side never receives gradient (it is detached here).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from . import register_loss
+from .base import LossModule
+
+
+@register_loss("feature_l1")
+class FeatureL1Loss(LossModule):
+    """``loss(student_feats, teacher_feats)``: the mean over pairs of ``mean |s_i - t_i|`` for two
+    equally long sequences of equally shaped tensors (KDFSRNet: the 9 stage features)."""
+
+    kind = "feature"
+
+    def forward(self, student: Sequence[torch.Tensor], teacher: Sequence[torch.Tensor]) -> torch.Tensor:
+        if isinstance(student, torch.Tensor) or isinstance(teacher, torch.Tensor):
+            raise TypeError("feature_l1 takes sequences of feature tensors (use output_l1 for one tensor)")
+        if len(student) != len(teacher) or len(student) == 0:
+            raise ValueError(f"feature_l1 needs equally many features, got {len(student)} and {len(teacher)}")
+        total = 0.0
+        for s, t in zip(student, teacher):
+            if s.shape != t.shape:
+                raise ValueError(f"student/teacher feature shapes differ: {tuple(s.shape)} vs {tuple(t.shape)}")
+            total = total + F.l1_loss(s.float(), t.detach().float())
+        return total / len(student)
+
+
+@register_loss("output_l1")
+class OutputL1Loss(LossModule):
+    """``loss(student_out, teacher_out) = mean |student_out - teacher_out|`` (teacher detached)."""
+
+    kind = "feature"
+
+    def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        if student.shape != teacher.shape:
+            raise ValueError(f"student/teacher outputs differ in shape: {tuple(student.shape)} vs {tuple(teacher.shape)}")
+        return F.l1_loss(student.float(), teacher.detach().float())
