@@ -6,11 +6,16 @@
   synthesis, face crop) and optionally shipped weights. ``facesr.build(NAME)`` builds a preset untrained;
   ``facesr.load(NAME_OR_PATH)`` builds it and loads weights (shipped ones, or a checkpoint file).
 * ``default`` is an alias for the shipped default model.
+
+No central model list: each paper's package under ``facesr/models/`` (``facesr.models.sparnet``, ...)
+registers its own architectures and presets when imported, and every such sub-package is imported on
+the first lookup (:func:`model_packages`). Adding a model = adding a package there.
 """
 from __future__ import annotations
 
 import difflib
 import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -22,8 +27,8 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 _ARCHS: dict[str, Callable[..., Any]] = {}
 _PRESETS: dict[str, "Preset"] = {}
 _ALIASES: dict[str, str] = {}
-# modules that register architectures/presets when imported (kept lazy: nothing heavy at import time)
-_MODEL_MODULES = ("facesr.models.zoo",)
+# every sub-package of this package registers its architectures and presets when imported
+MODELS_PACKAGE = "facesr.models"
 _loaded = False
 
 
@@ -66,10 +71,19 @@ def register_alias(alias: str, target: str) -> None:
     _ALIASES[alias] = target
 
 
+def model_packages() -> list[str]:
+    """Names of the model packages: every sub-package of ``facesr.models`` (``facesr.models.sparnet``,
+    ...), sorted; plain modules there (``common.py``, ``perturb.py``) are helpers, not model packages."""
+    pkg = importlib.import_module(MODELS_PACKAGE)
+    return sorted(f"{MODELS_PACKAGE}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if m.ispkg)
+
+
 def _ensure_loaded() -> None:
+    """Import every model package once (each registers its own architectures and presets when imported;
+    a package's ``__init__`` must stay light: no torch at import time)."""
     global _loaded
     if not _loaded:
-        for m in _MODEL_MODULES:
+        for m in model_packages():
             importlib.import_module(m)
         _loaded = True
 

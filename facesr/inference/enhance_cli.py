@@ -38,7 +38,7 @@ def _pos_int(s: str) -> int:
 
 
 def add_backend_argument(p: argparse.ArgumentParser) -> None:
-    from .runtime import BACKENDS
+    from . import BACKENDS
 
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="how the model runs: torch (optimised PyTorch; = auto), onnxruntime (ONNX Runtime, CPU; "

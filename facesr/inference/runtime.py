@@ -54,7 +54,7 @@ from ..models.common import SRModel
 
 __all__ = ["BACKENDS", "OrtSR", "inference_model"]
 
-BACKENDS = ("auto", "eager", "torch", "onnxruntime", "aoti", "ncnn")
+from . import BACKENDS  # noqa: E402  (defined in the torch-free package init)
 
 
 class OrtSR(SRModel):

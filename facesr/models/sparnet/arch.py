@@ -22,7 +22,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .common import ConvLayer, SRModel, act_layer, norm_layer
+from ..common import ConvLayer, SRModel, act_layer, norm_layer
 
 __all__ = ["HourGlassAttention", "FaceAttentionUnit", "SPARNetBody", "SPARNet", "SPARNetHD"]
 
@@ -249,4 +249,4 @@ class SPARNetHD(SRModel):
         return self.finish((self.net(x * 2.0 - 1.0) + 1.0) * 0.5)
 
 
-from ..data.resize import resize  # noqa: E402
+from ...data.resize import resize  # noqa: E402

@@ -1,0 +1,69 @@
+"""SPARNet and SPARNetHD (Chen et al., TIP 2020): architectures and presets registered with
+:mod:`facesr.registry`.
+
+Importing this package is light (no torch): the builders import :mod:`.arch` when a network is built,
+and the network classes (``SPARNet``, ``SPARNetHD``, ``SPARNetBody``, ...) are loaded from
+:mod:`facesr.models.sparnet.arch` on first attribute access, so ``from facesr.models.sparnet import
+SPARNet`` works.
+"""
+from __future__ import annotations
+
+from ...registry import Preset, register_alias, register_arch, register_preset
+
+SPARNET_PAPER = "Chen et al., Learning Spatial Attention for Face Super-Resolution, TIP 2020"
+
+_LAZY = ("HourGlassAttention", "FaceAttentionUnit", "SPARNetBody", "SPARNet", "SPARNetHD", "init_sparnet_weights",
+         "converge_spectral_norm", "collect_attention_maps")
+__all__ = ["SPARNET_PAPER", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import arch
+
+        return getattr(arch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@register_arch("sparnet")
+def _sparnet(**kw):
+    from .arch import SPARNet
+
+    return SPARNet(**kw)
+
+
+@register_arch("sparnethd")
+def _sparnethd(**kw):
+    from .arch import SPARNetHD
+
+    return SPARNetHD(**kw)
+
+
+_sr8 = dict(lr_size=16, hr_size=128, degradation={"kind": "bicubic"}, paper=SPARNET_PAPER)
+
+register_preset(Preset("sparnet", "sparnet", {"attention": "spar"},
+                       "SPARNet x8, 2-D spatial attention (released code: LeakyReLU 0.2, BN)",
+                       config="sparnet_lfw.yaml", **_sr8))
+register_preset(Preset("sparnet-3d", "sparnet", {"attention": "spar3d"},
+                       "SPARNet x8, 3-D attention (one map per channel)", **_sr8))
+register_preset(Preset("sparnet-light-3d", "sparnet", {"attention": "spar3d", "res_depth": 1},
+                       "SPARNet x8, 3-D attention, one body unit", **_sr8))
+register_preset(Preset("sparnet-baseline", "sparnet", {"attention": "none"},
+                       "SPARNet x8 without attention branches (the paper's Baseline)", **_sr8))
+register_preset(Preset("sparnet-prelu", "sparnet", {"attention": "spar", "act": "prelu"},
+                       "SPARNet x8 as the paper describes it (PReLU instead of the code's LeakyReLU)", **_sr8))
+# A narrow SPARNet that trains on a 2-core CPU: same FAUs and hourglass attention, fewer channels at
+# high resolution (16/32/64/128), 16-channel hourglasses, 8 body units, and a global bicubic skip.
+# It is the shipped default (trained on LFW; see the model card).
+register_preset(Preset("sparnet-tiny", "sparnet",
+                       {"attention": "spar", "channels": [16, 32, 64, 128], "res_depth": 8, "hg_mid": 16,
+                        "global_skip": True},
+                       "SPARNet-family x8 for CPUs: FAU + 2-D hourglass attention, 16-128 channels, 8 body units, "
+                       "global bicubic skip",
+                       weights="sparnet_tiny_default.safetensors", config="sparnet_tiny.yaml", crop="lfw", **_sr8))
+register_preset(Preset("sparnethd", "sparnethd", {"attention": "spar"},
+                       "SPARNetHD generator, 512 px blind face restoration (IN + spectral norm)",
+                       lr_size=512, hr_size=512, paper=SPARNET_PAPER, crop="fsrnet_aligned5",
+                       degradation={"kind": "sparnethd_blind"}))
+
+register_alias("default", "sparnet-tiny")
