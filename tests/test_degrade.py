@@ -218,7 +218,8 @@ def test_preset_parameters_follow_the_code_and_the_paper():
     assert [(s["op"], s["p"]) for s in blind] == [("blur", 0.5), ("resize", 1.0), ("noise", 0.2), ("jpeg", 0.7),
                                                   ("resize_to", 1.0), ("grey", 0.3)]
     assert blind[1]["size"] == [32, 128] and blind[3]["quality"] == [35, 90] and blind[2]["per_channel_p"] == 0.5
-    assert make_degradation({"kind": "sparnethd_blind", "size_range": [64, 128]}).spec()["steps"][1]["size"] == [64, 128]
+    variant = make_degradation({"kind": "sparnethd_blind", "size_range": [64, 128]})
+    assert variant.spec()["steps"][1]["size"] == [64, 128]
     paper = make_degradation("sparnethd_paper").spec()["steps"]
     assert all(s["p"] == 1.0 for s in paper) and "grey" not in [s["op"] for s in paper]
     assert paper[1]["scale"] == [16 / 512, 128 / 512] and paper[3]["quality"] == [15, 40]
