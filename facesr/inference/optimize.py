@@ -579,7 +579,7 @@ class OptimizedHourglass(nn.Module):
         return skip + up
 
     def forward(self, x):
-        m = self.out(self._level(0, x))
+        m = self.out(self._level(0, x) if self.depth else self.bottom(x))
         if self.keep_map:
             self.last_map = m.detach()
         return m

@@ -12,7 +12,9 @@ face in [0, 1].
 
 Paper vs released code: the paper uses PReLU; the released code LeakyReLU(0.2). Both are offered
 (``act='prelu' | 'leakyrelu'``); the registry's default presets follow the released code, which is what
-the parameter counts in the implementation notes were measured on.
+the parameter counts in the implementation notes were measured on. For the S_M ablation
+(``bottleneck=M``) the paper attends in every unit, the released code drops the branch where the
+hourglass depth is 0 (``depth0_attention=True | False``, see :class:`SPARNetBody`).
 """
 from __future__ import annotations
 
@@ -24,21 +26,24 @@ import torch.nn.functional as F
 
 from ..common import ConvLayer, SRModel, act_layer, norm_layer
 
-__all__ = ["HourGlassAttention", "FaceAttentionUnit", "SPARNetBody", "SPARNet", "SPARNetHD"]
+__all__ = ["HourGlassAttention", "FaceAttentionUnit", "SPARNetBody", "SPARNet", "SPARNetHD", "init_sparnet_weights",
+           "converge_spectral_norm", "collect_attention_maps"]
 
 
 class HourGlassAttention(nn.Module):
     """Recursive hourglass of ``depth`` levels with ``mid`` channels -> conv -> sigmoid attention map.
 
     At each level: skip = ConvLayer(c, mid); low = ConvLayer(c, mid, down) -> (next level, or one more
-    ConvLayer at the bottom) -> ConvLayer(mid, mid, up); result = skip + low.
+    ConvLayer at the bottom) -> ConvLayer(mid, mid, up); result = skip + low. ``depth=0`` has no level:
+    the bottom ConvLayer(cin, mid) works at the input's resolution (the paper's S_M branch in a unit whose
+    features are already M x M). Output: ``N x cout x H x W`` in (0, 1).
     """
 
     def __init__(self, depth: int, cin: int, cout: int, mid: int = 64, norm: str = "bn",
                  act: str = "leakyrelu", spectral: bool = False):
         super().__init__()
-        if depth < 1:
-            raise ValueError("hourglass depth must be >= 1")
+        if depth < 0:
+            raise ValueError("hourglass depth must be >= 0")
         self.depth = depth
         kw = dict(norm=norm, act=act, spectral=spectral)
         self.skip = nn.ModuleList()
@@ -49,7 +54,7 @@ class HourGlassAttention(nn.Module):
             self.skip.append(ConvLayer(c, mid, **kw))
             self.down.append(ConvLayer(c, mid, "down", **kw))
             self.up.append(ConvLayer(mid, mid, "up", **kw))
-        self.bottom = ConvLayer(mid, mid, **kw)
+        self.bottom = ConvLayer(mid if depth else cin, mid, **kw)
         self.out = ConvLayer(mid, cout, spectral=spectral)
         self.last_map: torch.Tensor | None = None
         self.keep_map = False
@@ -64,14 +69,18 @@ class HourGlassAttention(nn.Module):
         return skip + up
 
     def forward(self, x):
-        m = torch.sigmoid(self.out(self._level(0, x)))
+        m = torch.sigmoid(self.out(self._level(0, x) if self.depth else self.bottom(x)))
         if self.keep_map:
             self.last_map = m.detach()
         return m
 
 
 class FaceAttentionUnit(nn.Module):
-    def __init__(self, cin: int, cout: int, scale: str = "none", hg_depth: int = 2, attention: str = "spar",
+    """One FAU: ``cin`` channels at H x W -> ``cout`` channels at H x W (``scale='none'``), H/2 (``'down'``)
+    or 2H (``'up'``). ``hg_depth``: levels of the attention hourglass (0: no down/up step, see
+    :class:`HourGlassAttention`); ``None`` or ``attention='none'``: no attention branch."""
+
+    def __init__(self, cin: int, cout: int, scale: str = "none", hg_depth: int | None = 2, attention: str = "spar",
                  norm: str = "bn", act: str = "leakyrelu", spectral: bool = False, hg_mid: int = 64):
         super().__init__()
         if scale == "none" and cin == cout:
@@ -82,7 +91,7 @@ class FaceAttentionUnit(nn.Module):
         s1, s2 = {"down": ("none", "down"), "up": ("up", "none"), "none": ("none", "none")}[scale]
         self.conv1 = ConvLayer(cin, cout, s1, norm=norm, act=act, spectral=spectral)
         self.conv2 = ConvLayer(cout, cout, s2, norm=norm, act="none", spectral=spectral)
-        if attention == "none" or hg_depth == 0:
+        if attention == "none" or hg_depth is None:
             self.attn = None
         elif attention in ("spar", "spar3d"):
             c_att = 1 if attention == "spar" else cout
@@ -100,16 +109,25 @@ class FaceAttentionUnit(nn.Module):
 class SPARNetBody(nn.Module):
     """The image-to-image network in its own value range ([-1, 1]) and at ``size`` in and out.
 
-    Channels per resolution: ``clip(base_ch * 2**i, min_ch, max_ch)``; ``bottleneck`` (the paper's S_M)
-    sets the first encoder unit's hourglass depth to log2(64 / bottleneck), decreasing by one per
-    down step, increasing by one per up step. ``attention_last`` (the paper's V_N) keeps attention in the
-    last N units only (None = all).
+    Channels per resolution: ``clip(base_ch * 2**i, min_ch, max_ch)`` (or ``channels``, one per
+    resolution). ``bottleneck`` (the paper's S_M, the smallest feature map M x M in an attention branch)
+    sets each unit's hourglass depth to log2(unit resolution / M): log2(64 / M) at the first encoder unit,
+    one less per down step, one more per up step (or ``hg_depths``, one per unit).
+
+    A depth of 0 (a unit whose features are already M x M, e.g. the 16 px body units for M = 16):
+    ``depth0_attention=True`` (the paper, default: attention in every unit for every S_M) gives the unit
+    an attention branch without down/up steps; ``False`` (the released code) gives it no attention
+    branch, so S16 leaves 11 of 16 units without attention. The two differ only where a depth is 0: the
+    default ``bottleneck=4`` (and 2, 8) builds the same network either way.
+
+    ``attention_last`` (the paper's V_N) keeps attention in the last N units only (None = all).
     """
 
     def __init__(self, size: int = 128, min_feat: int = 16, min_ch: int = 32, max_ch: int = 128,
                  res_depth: int = 10, attention: str = "spar", norm: str = "bn", act: str = "leakyrelu",
                  bottleneck: int = 4, attention_last: int | None = None, spectral: bool = False,
-                 channels: list[int] | None = None, hg_depths: list[int] | None = None, hg_mid: int = 64):
+                 channels: list[int] | None = None, hg_depths: list[int] | None = None, hg_mid: int = 64,
+                 depth0_attention: bool = True):
         super().__init__()
         steps = int(round(math.log2(size // min_feat)))
         if channels is None:
@@ -127,18 +145,22 @@ class SPARNetBody(nn.Module):
         n_units = 2 * steps + res_depth
         if len(hg_depths) != n_units:
             raise ValueError(f"hg_depths needs {n_units} entries")
+        if any(d < 0 for d in hg_depths):
+            raise ValueError(f"hourglass depths must be >= 0, got {list(hg_depths)} (is the bottleneck, "
+                             f"{bottleneck}, larger than a unit's feature map?)")
+        depths: list[int | None] = [d if (d > 0 or depth0_attention) else None for d in hg_depths]
         if attention_last is not None:
-            hg_depths = [d if i >= n_units - attention_last else 0 for i, d in enumerate(hg_depths)]
+            depths = [d if i >= n_units - attention_last else None for i, d in enumerate(depths)]
         kw = dict(attention=attention, norm=norm, act=act, spectral=spectral, hg_mid=hg_mid)
         self.head = ConvLayer(3, channels[0], spectral=spectral)
         units = []
         k = 0
         for i in range(steps):
-            units.append(FaceAttentionUnit(channels[i], channels[i + 1], "down", hg_depths[k], **kw)); k += 1
+            units.append(FaceAttentionUnit(channels[i], channels[i + 1], "down", depths[k], **kw)); k += 1
         for _ in range(res_depth):
-            units.append(FaceAttentionUnit(channels[-1], channels[-1], "none", hg_depths[k], **kw)); k += 1
+            units.append(FaceAttentionUnit(channels[-1], channels[-1], "none", depths[k], **kw)); k += 1
         for i in range(steps, 0, -1):
-            units.append(FaceAttentionUnit(channels[i], channels[i - 1], "up", hg_depths[k], **kw)); k += 1
+            units.append(FaceAttentionUnit(channels[i], channels[i - 1], "up", depths[k], **kw)); k += 1
         self.units = nn.Sequential(*units)
         self.tail = ConvLayer(channels[0], 3, spectral=spectral)
 
@@ -150,38 +172,53 @@ class SPARNetBody(nn.Module):
 
 
 def init_sparnet_weights(module: nn.Module, std: float = 0.02) -> None:
-    """Released-code initialisation: conv weights N(0, 0.02), norm weights N(1, 0.02), biases 0; then the
-    spectral-norm estimates of the new weights are converged (:func:`converge_spectral_norm`)."""
+    """Released-code initialisation, in place: conv / linear weights N(0, std), their biases 0; BatchNorm
+    weights N(1, std) and biases 0 (InstanceNorm keeps PyTorch's 1 / 0: the released code initialises
+    BatchNorm only); then every spectral-norm estimate is set exactly (:func:`converge_spectral_norm`)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             w = getattr(m, "weight_orig", m.weight)
             nn.init.normal_(w, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.weight is not None:
+        elif isinstance(m, nn.BatchNorm2d) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, std)
             nn.init.zeros_(m.bias)
     converge_spectral_norm(module)
 
 
-def converge_spectral_norm(module: nn.Module, iters: int = 30) -> None:
-    """Run ``iters`` power iterations for every ``torch.nn.utils.spectral_norm`` in ``module``.
+def converge_spectral_norm(module: nn.Module) -> None:
+    """Set every ``torch.nn.utils.spectral_norm`` hook in ``module`` to its fixed point, in place.
 
-    The hook starts from random ``u, v`` and iterates once per training forward, so a freshly built
-    network in eval mode divides each weight by a far too small sigma estimate: a random SPARNetHD's
-    output layer reached a std of ~1e9 and its output was pure 0/1 clipping (which also made its ONNX
-    check meaningless). ``torch.nn.utils.parametrizations.spectral_norm`` does 15 iterations when it is
-    registered; this does the same for the old-style hook, after the weights are initialised.
+    The hook estimates sigma = u^T W v from vectors ``u, v`` that it refines by one power iteration per
+    training forward; from random vectors a freshly built network in eval mode divides each weight by a
+    far too small sigma (a random SPARNetHD's output layer reached a std of ~1e9). Power iteration
+    converges to the top singular vectors of the weight matrix W (``out x rest``); this computes them
+    directly (the top eigenvector of the smaller of W W^T / W^T W), so afterwards the hook's sigma equals
+    ``torch.linalg.matrix_norm(W, 2)`` (to ~1e-6 relative in float32), the effective weight
+    ``W / sigma`` is stored, and further power iterations leave ``u, v`` where they are.
     """
     from torch.nn.utils.spectral_norm import SpectralNorm
 
     with torch.no_grad():
         for m in module.modules():
             for hook in list(m._forward_pre_hooks.values()):
-                if isinstance(hook, SpectralNorm):
-                    for _ in range(max(1, iters // max(1, hook.n_power_iterations))):
-                        hook.compute_weight(m, do_power_iteration=True)
-                    setattr(m, hook.name, hook.compute_weight(m, do_power_iteration=False))
+                if not isinstance(hook, SpectralNorm):
+                    continue
+                w = getattr(m, hook.name + "_orig")
+                u_buf, v_buf = getattr(m, hook.name + "_u"), getattr(m, hook.name + "_v")
+                mat = hook.reshape_weight_to_matrix(w).float()
+                if mat.shape[0] <= mat.shape[1]:
+                    u = torch.linalg.eigh(mat @ mat.T)[1][:, -1]
+                    v = mat.T @ u
+                    v = v / v.norm().clamp_min(1e-30)
+                else:
+                    v = torch.linalg.eigh(mat.T @ mat)[1][:, -1]
+                    u = mat @ v
+                    u = u / u.norm().clamp_min(1e-30)
+                u_buf.copy_(u.to(u_buf.dtype))
+                v_buf.copy_(v.to(v_buf.dtype))
+                setattr(m, hook.name, hook.compute_weight(m, do_power_iteration=False))
 
 
 class SPARNet(SRModel):
