@@ -1,9 +1,12 @@
 """Training configuration: YAML files validated against a schema of defaults, with dotted overrides.
 
-Every key a config may hold appears in :data:`DEFAULTS`; a key that is not there is an error that
-names the closest valid keys (a typo never silently does nothing). Free-form sections (a model's
-settings, loss weights) are listed in :data:`FREE_FORM`. Overrides on the command line use dotted
-paths with YAML values: ``train.steps=500 train.optimizer.lr=1e-3 data.train.scale_range=[1,1.2]``.
+The schema is :data:`DEFAULTS` (what every recipe shares: model, data, optimiser of the main network,
+loop settings, logging) merged with the chosen recipe's own ``config_defaults`` (its section, e.g.
+``gan:``, and any keys it adds elsewhere, e.g. ``train.optimizer_d``): a recipe's keys need no edit
+here. A key in neither is an error that names the closest valid keys (a typo never silently does
+nothing). Free-form sections (a model's settings, loss weights) are listed in :data:`FREE_FORM` and
+the recipe's ``free_form``. Overrides on the command line use dotted paths with YAML values:
+``train.steps=500 train.optimizer.lr=1e-3 data.train.scale_range=[1,1.2]``.
 """
 from __future__ import annotations
 
@@ -28,6 +31,15 @@ _DATASET = {
     "hflip": True,
     "scale_range": [1.0, 1.0],
     "rot90": False,
+    # RandomResizedCrop instead of the zoom (the released SPARNet code): {area: [0.7, 1.0], ratio: [0.75, 1.3333]}
+    "resized_crop": None,
+    # LR synthesis for this split; null = the model preset's (see facesr.data.degrade.make_degradation:
+    # a kind name, a pipeline, a blind preset or {kind: learned, checkpoint: FILE})
+    "degradation": None,
+    # an unpaired source of real LR faces, sampled apart from the HR ones (sample key 'real_lr')
+    "unpaired": {"root": None, "cache": None, "size": 16, "max_images": 0},
+    "landmarks": None,        # .npy N x 68 x 2 (x, y in HR pixels), row i = HR face i of the cache
+    "priors": {},             # name -> .npy N x S x S label maps or N x S x S x C maps, aligned like landmarks
     "workers": 0,             # threads that decode/augment upcoming batches ahead of the step (0: inline)
 }
 
@@ -58,14 +70,22 @@ DEFAULTS: dict[str, Any] = {
     "log": {"every": 20, "val_every": 500, "ckpt_every": 100, "tensorboard": "auto", "progress": True},
 }
 
-FREE_FORM = {("model", "settings"), ("train", "losses")}
+FREE_FORM = {("model", "settings"), ("train", "losses"), ("data", "train", "priors"), ("data", "val", "priors")}
 
 
-def _merge(base: dict, over: dict, path: tuple = ()) -> dict:
+def deep_update(base: dict, over: dict) -> dict:
+    """``base`` with ``over`` merged in, recursively (new keys allowed; used to extend the schema)."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def _merge(base: dict, over: dict, path: tuple = (), free_form=frozenset(FREE_FORM)) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
         p = path + (k,)
-        if path in FREE_FORM:
+        if path in free_form:
             out[k] = v
             continue
         if k not in base:
@@ -75,12 +95,12 @@ def _merge(base: dict, over: dict, path: tuple = ()) -> dict:
                 f"; valid keys here: {', '.join(map(str, base))}"
             raise ConfigError(f"unknown config key '{where}'{hint}")
         d = base[k]
-        if isinstance(d, dict) and p not in FREE_FORM:
+        if isinstance(d, dict) and p not in free_form:
             if not isinstance(v, dict):
                 raise ConfigError(f"config key '{'.'.join(map(str, p))}' must be a mapping, got {v!r}")
-            out[k] = _merge(d, v, p)
-        elif p in FREE_FORM:
-            if not isinstance(v, dict):
+            out[k] = _merge(d, v, p, free_form)
+        elif p in free_form:  # free-form: a mapping of any keys, or (non-mapping default) a value of any form
+            if isinstance(d, dict) and not isinstance(v, dict):
                 raise ConfigError(f"config key '{'.'.join(map(str, p))}' must be a mapping, got {v!r}")
             out[k] = copy.deepcopy(v)
         else:
@@ -168,12 +188,35 @@ def load_config(path=None, overrides: list[str] | None = None, raw: dict | None 
         if not isinstance(raw, dict):
             raise ConfigError(f"{p}: a config must be a mapping at the top level")
     raw = apply_overrides(raw, overrides or [])
-    cfg = _merge(DEFAULTS, raw)
+    from .recipes import get_recipe
+
+    name = raw.get("recipe", DEFAULTS["recipe"])
+    recipe = get_recipe(name)
+    schema = deep_update(DEFAULTS, recipe.config_defaults)
+    cfg = _merge(schema, raw, free_form=frozenset(FREE_FORM | set(recipe.free_form)))
     if not cfg["model"]["name"]:
         raise ConfigError("config needs model.name (a registry name, see `facesr models`)")
     if cfg["data"]["train"]["root"] is None and cfg["data"]["train"]["cache"] is None:
         raise ConfigError("config needs data.train.root (an image folder)")
+    check_common(cfg)
+    recipe.check_config(cfg)
     return cfg
+
+
+def check_common(cfg: dict) -> None:
+    """Value checks every recipe shares (types were checked against the schema already)."""
+    t, log = cfg["train"], cfg["log"]
+    positive = {"train.steps": t["steps"], "train.batch_size": t["batch_size"], "train.accum_steps": t["accum_steps"],
+                "log.every": log["every"], "log.ckpt_every": log["ckpt_every"]}
+    for k, v in positive.items():
+        if v is None or v < 1:
+            raise ConfigError(f"{k} must be at least 1, got {v}")
+    if float(t["optimizer"]["lr"]) <= 0:
+        raise ConfigError(f"train.optimizer.lr must be positive, got {t['optimizer']['lr']}")
+    if not 0.0 <= float(t["ema"]) < 1.0:
+        raise ConfigError(f"train.ema must be in [0, 1) (0 = off), got {t['ema']}")
+    if log["val_every"] < 0:
+        raise ConfigError(f"log.val_every must be 0 (off) or positive, got {log['val_every']}")
 
 
 def dump_config(cfg: dict) -> str:

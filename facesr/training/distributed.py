@@ -91,3 +91,14 @@ def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def average_gradients(params, info: DistInfo) -> None:
+    """All-reduce (mean) the gradients of ``params`` across ranks: how networks that are not wrapped in
+    DDP (discriminators, whose losses need double backward for a gradient penalty) stay in step."""
+    if not info.enabled:
+        return
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= info.world_size

@@ -1,18 +1,26 @@
-"""A generic, self-contained training loop (nanoGPT-style) that recipes extend.
+"""The training loop that every recipe shares (nanoGPT-style: one readable loop, recipes hold the rest).
 
-The base :class:`Trainer` is the supervised SR recipe (``recipe: sr``, SPARNet's: weighted pixel
-losses). A GAN, progressive or distillation recipe subclasses it and overrides
-:meth:`Trainer.build_extra` (more networks/optimisers), :meth:`Trainer.training_step` and
-:meth:`Trainer.extra_state` / :meth:`Trainer.load_extra_state`; checkpointing, resume, EMA,
-validation, logging and the progress bar stay here.
+:class:`Trainer` owns: set-up (seed, device, DDP, precision), data (HR faces, the LR synthesis, the
+sampler), named networks and named optimisers, EMA of the main network, the loop (:meth:`Trainer.fit`:
+time limit, logging, validation, checkpoints), and checkpoint/resume I/O. A recipe (a subclass
+registered in :mod:`facesr.training.recipes`) declares:
 
-Resume restores weights, optimiser, EMA, RNG states, step and the data sampler's position, so
-N steps straight and N/2 + resume + N/2 give the same weights bit for bit on the CPU.
+* ``config_defaults`` / ``free_form`` / :meth:`check_config`: its config keys, defaults and checks;
+* :meth:`build_networks`: more named networks (``self.nets``: trained, saved; ``self.frozen``: loaded
+  from files and never trained, e.g. a teacher), and :meth:`optimizer_specs`: its named optimisers;
+* :meth:`training_step`: one step on one batch, returning scalar logs;
+* :meth:`val_forward`: what validation compares.
+
+The main network is ``self.nets["g"]`` (``self.model``); it is what ``best``/``final`` model files hold
+(its EMA copy when ``train.ema`` > 0). A checkpoint (``checkpoints/last/``) holds every trained network
+(``model.safetensors`` for ``g``, ``NAME.safetensors`` for the others, ``ema.safetensors``), and in
+``state.pt`` every optimiser, grad scaler, the RNG states, the step and the data sampler's position, so N
+steps straight and N/2 + resume + N/2 give the same weights bit for bit on the CPU, for every recipe.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import os
 import random
 import shutil
@@ -24,54 +32,31 @@ import torch
 
 from .. import registry
 from ..checkpoint import git_commit, hardware, save_model
-from ..data.datasets import CropPolicy, EpochSampler, collate, PairDataset, build_cache, identity_split, open_cache
-from ..data.degrade import make_degradation
-from ..data.io import list_images
 from ..errors import ConfigError, FacesrError, require
-from ..losses import PIXEL_LOSSES
 from .config import dump_config
-from .distributed import DistInfo, any_across, barrier, init_distributed, mean_across
+from .distributed import DistInfo, any_across, average_gradients, barrier, init_distributed, mean_across
 from .ema import ModelEMA
+from .recipes import RECIPES, get_recipe, register_recipe  # noqa: F401  (re-exported)
+from .schedules import lr_at  # noqa: F401  (re-exported: tests and tools import it from here)
 
-RECIPES: dict[str, type] = {}
-
-
-def register_recipe(name: str):
-    def deco(cls):
-        RECIPES[name] = cls
-        return cls
-
-    return deco
+MAIN = "g"
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def lr_at(step: int, base_lr: float, sched: dict, total: int) -> float:
-    """Learning rate at ``step`` (0-based); stateless so resume needs no scheduler state."""
-    warm = int(sched.get("warmup", 0))
-    if warm and step < warm:
-        return base_lr * (step + 1) / warm
-    name = sched.get("name", "constant")
-    if name == "constant":
-        return base_lr
-    if name == "cosine":
-        lo = float(sched.get("min_lr", 0.0))
-        t = (step - warm) / max(1, total - warm)
-        return lo + 0.5 * (base_lr - lo) * (1.0 + math.cos(math.pi * min(1.0, t)))
-    if name == "step":
-        k = sum(step >= m for m in sched.get("milestones", []))
-        return base_lr * float(sched.get("gamma", 0.5)) ** k
-    raise ConfigError(f"unknown scheduler {name!r} (constant, cosine, step)")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r} (cpu, cuda, cuda:N or auto)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but this machine has no CUDA GPU (use cpu or auto)")
+    return dev
 
 
 def make_optimizer(params, opt: dict):
-    """The optimiser a config names. On CUDA, Adam/AdamW use torch's fused kernels (one launch for all
-    parameters): SPARNet's training step is launch-bound on a GPU, and the fused step ran 119 vs 164 ms
-    per batch-32 step on an H100 (an ad hoc check, 2026-11-23); same update rule, same state."""
+    """The optimiser a config section names (adam, adamw, sgd). On CUDA, Adam/AdamW use torch's fused
+    kernels (one launch for all parameters; same update rule and state)."""
     name = opt.get("name", "adam").lower()
     lr = float(opt["lr"])
     wd = float(opt.get("weight_decay", 0.0))
@@ -88,39 +73,8 @@ def make_optimizer(params, opt: dict):
     raise ConfigError(f"unknown optimizer {name!r} (adam, adamw, sgd)")
 
 
-def hr_array(dcfg: dict, hr_size: int, progress: bool = True):
-    """The HR faces of a dataset section: a uint8 memmap from its cache (built on first use)."""
-    crop = CropPolicy(dcfg["crop"].get("kind", "none"), int(dcfg["crop"].get("crop", 0)), hr_size)
-    root, cache = dcfg.get("root"), dcfg.get("cache")
-    if root is None:
-        if cache and Path(cache).is_file():
-            arr = open_cache(cache)
-        else:
-            raise ConfigError(f"dataset has no root and its cache {cache!r} does not exist")
-    else:
-        if not Path(root).exists():
-            raise ConfigError(f"dataset folder not found: {root}")
-        split = dcfg.get("split", "all")
-        if split == "all":
-            files = list_images(root, recursive=True)
-        elif split in ("train", "val"):
-            tr, va = identity_split(root, float(dcfg.get("val_fraction", 0.02)))
-            files = tr if split == "train" else va
-        else:
-            raise ConfigError(f"split must be all, train or val, got {split!r}")
-        if cache:
-            arr = open_cache(build_cache(files, crop, cache, progress=progress))
-        else:
-            from ..data.datasets import load_hr
-
-            arr = np.stack([load_hr(f, crop) for f in files]) if files else np.zeros((0, hr_size, hr_size, 3),
-                                                                                       np.uint8)
-    n = int(dcfg.get("max_images", 0) or 0)
-    return arr[:n] if n else arr
-
-
 def init_provenance(path) -> dict:
-    """What a run started from (``model.init``): the file's name and, when it has one, its provenance."""
+    """What a network started from: the file's name and, when it has one, its provenance."""
     from ..checkpoint import read_meta
 
     out: dict = {"file": Path(str(path)).name}
@@ -131,9 +85,34 @@ def init_provenance(path) -> dict:
     return out
 
 
-@register_recipe("sr")
+def load_frozen(path, device) -> torch.nn.Module:
+    """A trained network from a facesr model file, in eval mode with gradients off (a teacher, a prior)."""
+    if not path:
+        raise ConfigError("a frozen network needs a checkpoint file (a facesr .safetensors model)")
+    net = registry.load(path, device=str(device))
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def hr_array(dcfg: dict, hr_size: int, progress: bool = True):
+    """Deprecated location; HR loading lives in :func:`facesr.data.sources.hr_array`."""
+    from ..data.sources import hr_array as _hr_array
+
+    return _hr_array(dcfg, hr_size, progress)
+
+
 class Trainer:
-    """Supervised SR: weighted pixel losses (SPARNet's recipe is ``losses: {l1: 1}``)."""
+    """The loop. Recipes subclass it (see the module docstring); use :func:`make_trainer` to build one."""
+
+    recipe_name = "base"
+    config_defaults: dict = {}
+    free_form: set = set()
+
+    @classmethod
+    def check_config(cls, cfg: dict) -> None:
+        """Value checks of the recipe's own keys (raise ConfigError). Called by load_config."""
 
     def __init__(self, cfg: dict, resume: bool = False, progress: bool | None = None):
         self.cfg = cfg
@@ -152,7 +131,13 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
         self.seed_everything(int(cfg["seed"]))
         self.preset = registry.get_preset(cfg["model"]["name"])
-        self.model = registry.build(cfg["model"]["name"], **cfg["model"]["settings"]).to(self.device)
+        try:
+            model = registry.build(cfg["model"]["name"], **cfg["model"]["settings"])
+        except TypeError as e:  # an unknown or mistyped setting
+            raise ConfigError(f"model.settings: {e}") from None
+        self.nets: dict[str, torch.nn.Module] = {MAIN: model.to(self.device)}
+        self.frozen: dict[str, torch.nn.Module] = {}
+        self.frozen_files: dict[str, str] = {}
         self.init_provenance = init_provenance(cfg["model"]["init"]) if cfg["model"]["init"] else None
         if cfg["model"]["init"] and not resume:
             from ..checkpoint import read_weights
@@ -160,15 +145,31 @@ class Trainer:
             self.model.load_state_dict(read_weights(cfg["model"]["init"]))
         self.setup_precision()
         self.step = 0
+        self.epoch = 0.0
         self.best = {"psnr": -1.0, "step": -1}
         self.history: list[dict] = []
         self.build_data()
-        self.build_optim()
-        self.build_extra()
+        self.build_networks()
+        self.build_optimizers()
+        self.build_losses()
         self.net = self.wrap(self.model)
         self.tb = None
         if resume:
             self.load_checkpoint(self.ckpt_dir / "last")
+
+    # ------------------------------------------------------------------ names kept for callers
+    @property
+    def model(self) -> torch.nn.Module:
+        """The main network (the generator of GAN recipes, the student of distillation)."""
+        return self.nets[MAIN]
+
+    @property
+    def optimizer(self):
+        return self.optimizers[MAIN]
+
+    @property
+    def total_steps(self) -> int:
+        return int(self.cfg["train"]["steps"])
 
     # ------------------------------------------------------------------ set-up
     def setup_precision(self) -> None:
@@ -179,18 +180,18 @@ class Trainer:
         if prec == "fp16" and self.device.type != "cuda":
             raise ConfigError("train.precision=fp16 needs a GPU (use bf16 on CPUs)")
         self.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[prec]
-        self.scaler = torch.amp.GradScaler("cuda") if prec == "fp16" else None
         self.memory_format = torch.channels_last if t["channels_last"] else torch.contiguous_format
         if t["channels_last"]:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.nets[MAIN] = self.model.to(memory_format=torch.channels_last)
         if t["sync_bn"]:
             if self.device.type != "cuda":
                 raise ConfigError("train.sync_bn needs GPUs (torch's SyncBatchNorm has no CPU kernel)")
             if self.dist.enabled:
-                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+                self.nets[MAIN] = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
 
     def wrap(self, module):
-        """The module the training step calls: DDP across processes, optionally compiled."""
+        """The main network as the training step calls it: DDP across processes, optionally compiled.
+        Other trained networks are not wrapped; their gradients are averaged by :meth:`step_optimizer`."""
         net = module
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -202,8 +203,6 @@ class Trainer:
 
     def autocast(self):
         if self.amp_dtype is None:
-            import contextlib
-
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
@@ -213,15 +212,36 @@ class Trainer:
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
 
+    def add_network(self, name: str, spec: dict, where: str) -> torch.nn.Module:
+        """Build a trained network from a ``{name: PRESET, settings: {...}}`` config section."""
+        if not spec.get("name"):
+            raise ConfigError(f"{where}.name is required (a registry name, see `facesr models`)")
+        try:
+            net = registry.build(spec["name"], **(spec.get("settings") or {}))
+        except TypeError as e:
+            raise ConfigError(f"{where}.settings: {e}") from None
+        self.nets[name] = net.to(self.device)
+        return self.nets[name]
+
+    def add_frozen(self, name: str, path) -> torch.nn.Module:
+        """Load a frozen network (never trained, not saved: its file is recorded in the provenance)."""
+        self.frozen[name] = load_frozen(path, self.device)
+        self.frozen_files[name] = str(path)
+        return self.frozen[name]
+
     def build_data(self) -> None:
+        from ..data.datasets import Augment, EpochSampler, FaceDataset
+        from ..data.sources import hr_array as load_hr_array, unpaired_source
+
         c = self.cfg
         d = c["data"]["train"]
-        if self.dist.enabled and not self.dist.is_main:
+        main = self.dist.is_main
+        if self.dist.enabled and not main:
             barrier(self.dist)  # let rank 0 build the caches first
-        hr = hr_array(d, self.model.hr_size, self.progress and self.dist.is_main)
-        deg = make_degradation(self.preset.degradation, lr_size=self.model.lr_size)
-        self.degradation = deg
-        self.train_set = PairDataset(hr, deg, hflip=d["hflip"], scale_range=d["scale_range"], rot90=d["rot90"])
+        hr = load_hr_array(d, self.model.hr_size, self.progress and main)
+        self.degradation = self.make_degradation(d)
+        aug = Augment(hflip=d["hflip"], scale_range=d["scale_range"], rot90=d["rot90"], resized_crop=d["resized_crop"])
+        self.train_set = FaceDataset(hr, self.degradation, aug, **self.sample_extras(d, len(hr)))
         gb, w = int(c["train"]["batch_size"]), self.dist.world_size
         accum = int(c["train"]["accum_steps"])
         if gb % (w * accum):
@@ -232,93 +252,135 @@ class Trainer:
         v = c["data"]["val"]
         self.val_set = None
         if v.get("root") or v.get("cache"):
-            self.val_set = PairDataset(hr_array(v, self.model.hr_size, self.progress and self.dist.is_main), deg,
-                                       hflip=False)
-        if self.dist.enabled and self.dist.is_main:
+            hv = load_hr_array(v, self.model.hr_size, self.progress and main)
+            self.val_set = FaceDataset(hv, self.make_degradation(v) if v.get("degradation") else self.degradation,
+                                       Augment(hflip=False), **self.sample_extras(v, len(hv)))
+        if self.dist.enabled and main:
             barrier(self.dist)
 
-    def build_optim(self) -> None:
-        t = self.cfg["train"]
-        self.optimizer = make_optimizer(self.model.parameters(), t["optimizer"])
-        self.ema = ModelEMA(self.model, float(t["ema"])) if float(t["ema"]) > 0 else None
-        self.losses = {}
-        for k, w in t["losses"].items():
-            if k not in PIXEL_LOSSES:
-                raise ConfigError(f"unknown loss {k!r} for recipe {self.cfg['recipe']!r}; "
-                                  f"known: {', '.join(PIXEL_LOSSES)}")
-            self.losses[k] = float(w)
+    def make_degradation(self, dcfg: dict):
+        """The LR synthesis of a data split: its own ``degradation`` entry, else the model preset's."""
+        from ..data.degrade import make_degradation
 
-    def build_extra(self) -> None:
-        """Hook for recipes with more networks (discriminators, teachers, landmark nets)."""
+        return make_degradation(dcfg.get("degradation") or self.preset.degradation, lr_size=self.model.lr_size)
+
+    def sample_extras(self, dcfg: dict, n: int) -> dict:
+        """Landmarks, prior maps and the unpaired real-LR source a split names (FaceDataset arguments)."""
+        from ..data.sources import unpaired_source
+
+        out: dict = {}
+        if dcfg.get("landmarks"):
+            out["landmarks"] = _aligned_array(dcfg["landmarks"], n, "landmarks")
+        if dcfg.get("priors"):
+            out["priors"] = {k: _aligned_array(p, n, f"priors.{k}") for k, p in dcfg["priors"].items()}
+        src = unpaired_source(dcfg["unpaired"], progress=self.progress and self.dist.is_main)
+        if src is not None:
+            out["unpaired"] = src
+        return out
+
+    def build_networks(self) -> None:
+        """Hook: add networks (``self.add_network`` / ``self.add_frozen``)."""
+
+    def optimizer_specs(self) -> dict[str, tuple[list, dict, dict]]:
+        """Named optimisers: name -> (parameters, optimizer config, scheduler config). The main one is
+        ``g``: ``train.optimizer`` / ``train.scheduler`` over the main network."""
+        t = self.cfg["train"]
+        return {MAIN: (list(self.model.parameters()), t["optimizer"], t["scheduler"])}
+
+    def build_optimizers(self) -> None:
+        self.optimizers, self.opt_cfg, self.opt_params, self.scalers = {}, {}, {}, {}
+        for name, (params, opt, sched) in self.optimizer_specs().items():
+            self.opt_params[name] = list(params)
+            self.optimizers[name] = make_optimizer(self.opt_params[name], opt)
+            self.opt_cfg[name] = (opt, sched)
+            # one scaler per optimiser: each has its own backward pass, so each needs its own scale
+            self.scalers[name] = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        t = self.cfg["train"]
+        self.ema = ModelEMA(self.model, float(t["ema"])) if float(t["ema"]) > 0 else None
+
+    def build_losses(self) -> None:
+        """Hook: the recipe's loss modules."""
 
     # ------------------------------------------------------------------ steps
-    def set_lr(self) -> float:
-        t = self.cfg["train"]
-        lr = lr_at(self.step, float(t["optimizer"]["lr"]), t["scheduler"], int(t["steps"]))
-        for g in self.optimizer.param_groups:
-            g["lr"] = lr
-        return lr
+    def set_lrs(self) -> dict[str, float]:
+        out = {}
+        for name, opt in self.optimizers.items():
+            cfg, sched = self.opt_cfg[name]
+            lr = lr_at(self.step, float(cfg["lr"]), sched, self.total_steps)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            out[name] = lr
+        return out
 
-    def micro_batches(self, batch: dict):
-        """Split a per-process batch into ``accum_steps`` micro-batches (device, memory format applied)."""
+    def micro_batches(self, batch: dict) -> list[dict]:
+        """Split a per-process batch into ``accum_steps`` micro-batches on the device (4-D float tensors in
+        the configured memory format)."""
         k = int(self.cfg["train"]["accum_steps"])
-        lr, hr = batch["lr"], batch["hr"]
-        n = lr.shape[0] // k
+        n = next(iter(batch.values())).shape[0] // k
+        out = []
         for i in range(k):
-            yield {"lr": lr[i * n:(i + 1) * n].to(self.device, memory_format=self.memory_format),
-                   "hr": hr[i * n:(i + 1) * n].to(self.device, memory_format=self.memory_format)}
+            mb = {}
+            for key, v in batch.items():
+                v = v[i * n:(i + 1) * n]
+                if v.ndim == 4 and v.is_floating_point():
+                    mb[key] = v.to(self.device, memory_format=self.memory_format)
+                else:
+                    mb[key] = v.to(self.device)
+            out.append(mb)
+        return out
 
-    def compute_losses(self, mb: dict) -> dict[str, torch.Tensor]:
-        """Weighted losses of one micro-batch (recipes override this or :meth:`training_step`)."""
-        sr = self.net(mb["lr"])
-        return {k: PIXEL_LOSSES[k](sr.float(), mb["hr"]) * w for k, w in self.losses.items()}
-
-    def backward_and_step(self, loss_fn, optimizer, params, micro) -> dict[str, float]:
-        """Accumulate gradients over micro-batches (DDP syncs on the last one), clip, step."""
-        import contextlib
-
+    def step_optimizer(self, name: str, loss_fn, micro: list[dict], prefix: str = "") -> dict[str, float]:
+        """Gradients of ``loss_fn`` (micro-batch -> dict of weighted loss terms) accumulated over the
+        micro-batches, then one step of optimiser ``name`` (grad clip, fp16 scaler, DDP sync). Logs each
+        term and their sum (``PREFIXloss``), averaged over micro-batches."""
+        opt, params, scaler = self.optimizers[name], self.opt_params[name], self.scalers[name]
         k = len(micro)
         logs: dict[str, float] = {}
-        optimizer.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=True)
+        ddp = name == MAIN and self.dist.enabled and hasattr(self.net, "no_sync")
         for i, mb in enumerate(micro):
-            sync = i == k - 1 or not self.dist.enabled or not hasattr(self.net, "no_sync")
-            ctx = contextlib.nullcontext() if sync else self.net.no_sync()
+            ctx = self.net.no_sync() if ddp and i < k - 1 else contextlib.nullcontext()
             with ctx:
                 with self.autocast():
                     parts = loss_fn(mb)
                 loss = sum(parts.values()) / k
-                if self.scaler is not None:
-                    self.scaler.scale(loss).backward()
-                else:
-                    loss.backward()
+                (scaler.scale(loss) if scaler is not None else loss).backward()
             for n, v in parts.items():
-                logs[n] = logs.get(n, 0.0) + float(v.detach()) / k
-            logs["loss"] = logs.get("loss", 0.0) + float(loss.detach())
+                logs[prefix + n] = logs.get(prefix + n, 0.0) + float(v.detach()) / k
+            logs[prefix + "loss"] = logs.get(prefix + "loss", 0.0) + float(loss.detach())
+        if name != MAIN or not ddp:
+            average_gradients(params, self.dist)
         clip = float(self.cfg["train"]["grad_clip"])
-        if self.scaler is not None:
+        if scaler is not None:
             if clip > 0:
-                self.scaler.unscale_(optimizer)
+                scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(params, clip)
-            self.scaler.step(optimizer)
-            self.scaler.update()
+            scaler.step(opt)
+            scaler.update()
         else:
             if clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, clip)
-            optimizer.step()
+            opt.step()
         return logs
 
     def training_step(self, batch: dict) -> dict[str, float]:
-        micro = list(self.micro_batches(batch))
-        out = self.backward_and_step(self.compute_losses, self.optimizer, list(self.model.parameters()), micro)
+        """One optimisation step on one batch; returns scalar logs (``loss`` at least)."""
+        raise NotImplementedError
+
+    def update_ema(self) -> None:
         if self.ema is not None:
             self.ema.update(self.model, self.step)
-        return out
 
     def eval_model(self):
         return self.ema.module if self.ema is not None else self.model
 
+    def val_forward(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(prediction, target) that validation scores, both N x 3 x H x W in [0, 1]."""
+        return model(batch["lr"]), batch["hr"]
+
     @torch.no_grad()
     def validate(self, max_images: int | None = None) -> dict:
+        from ..data.datasets import collate
         from ..metrics import MetricAccumulator
 
         if self.val_set is None or not self.dist.is_main:
@@ -329,33 +391,46 @@ class Trainer:
         acc = MetricAccumulator()
         n = len(self.val_set) if max_images is None else min(max_images, len(self.val_set))
         bs = 16
+        seed = int(self.cfg["seed"])
         for s in range(0, n, bs):
-            b = collate([self.val_set.item(i) for i in range(s, min(n, s + bs))])
-            acc.update(model(b["lr"].to(self.device)).clamp(0, 1).cpu(), b["hr"])
+            b = collate([self.val_set.item(i, np.random.default_rng([seed, 7919, i])) for i in range(s, min(n, s + bs))])
+            b = {k: v.to(self.device) for k, v in b.items()}
+            pred, target = self.val_forward(model, b)
+            acc.update(pred.float().clamp(0, 1).cpu(), target.float().cpu())
         model.train(was)
         res = acc.compute()
         return {"psnr": float(res["psnr"]), "ssim": float(res["ssim"])}
 
     # ------------------------------------------------------------------ state
     def extra_state(self) -> dict:
+        """Hook: recipe state that is not a network, optimiser or RNG (saved with torch.save, weights_only)."""
         return {}
 
     def load_extra_state(self, st: dict) -> None:
         pass
 
-    def model_meta(self, metrics: dict | None = None) -> dict:
-        meta = dict(self.model.facesr_meta)
+    def recipe_provenance(self) -> dict:
+        """Hook: what a model file should record of the recipe (losses used, feature networks, teacher)."""
+        out: dict = {}
+        if self.frozen_files:
+            out["frozen"] = {k: init_provenance(v) for k, v in self.frozen_files.items()}
+        return out
+
+    def model_meta(self, metrics: dict | None = None, net: str = MAIN) -> dict:
+        meta = dict(self.nets[net].facesr_meta)
+        t = self.cfg["train"]
         meta["provenance"] = {
             "recipe": self.cfg["recipe"], "config_name": self.cfg["name"], "step": self.step,
-            "batch_size": self.cfg["train"]["batch_size"], "images_seen": self.step * self.cfg["train"]["batch_size"],
+            "batch_size": t["batch_size"], "images_seen": self.step * t["batch_size"],
             "train_data": self.cfg["data"]["train"].get("root") or self.cfg["data"]["train"].get("cache"),
-            "degradation": self.preset.degradation, "ema": float(self.cfg["train"]["ema"]),
-            "git_commit": git_commit(), "hardware": hardware(),
+            "degradation": self.degradation.spec() if hasattr(self.degradation, "spec") else str(self.degradation),
+            "ema": float(t["ema"]), "git_commit": git_commit(), "hardware": hardware(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S"), "train_seconds": round(self.train_seconds, 1),
             "world_size": self.dist.world_size,
-            **{k: self.cfg["train"][k] for k in ("precision", "accum_steps", "channels_last", "compile", "sync_bn")},
+            **{k: t[k] for k in ("precision", "accum_steps", "channels_last", "compile", "sync_bn")},
+            **self.recipe_provenance(),
         }
-        if self.init_provenance is not None:  # started from another model file: say which, and its history
+        if self.init_provenance is not None and net == MAIN:  # started from another model file
             prov = meta["provenance"]
             prov["init"] = self.init_provenance
             before = self.init_provenance.get("provenance") or {}
@@ -363,6 +438,10 @@ class Trainer:
             prov["images_seen_total"] = prov["images_seen"] + int(prev or 0)
         meta["metrics"] = metrics or {}
         return meta
+
+    @staticmethod
+    def net_file(name: str) -> str:
+        return "model.safetensors" if name == MAIN else f"{name}.safetensors"
 
     def save_checkpoint(self, metrics: dict | None = None) -> None:
         """Write ``checkpoints/last`` atomically (a temp folder renamed over the old one); rank 0 only."""
@@ -372,17 +451,21 @@ class Trainer:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        meta = self.model_meta(metrics)
-        save_model(self.model, tmp / "model.safetensors", meta)
+        for name, net in self.nets.items():
+            save_model(net, tmp / self.net_file(name), self.model_meta(metrics, name))
         if self.ema is not None:
-            save_model(self.ema.module, tmp / "ema.safetensors", meta)
+            save_model(self.ema.module, tmp / "ema.safetensors", self.model_meta(metrics))
         state = {
-            "step": self.step, "optimizer": self.optimizer.state_dict(), "sampler": self.sampler.state_dict(),
+            "step": self.step, "recipe": self.cfg["recipe"],
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "scalers": {k: s.state_dict() for k, s in self.scalers.items() if s is not None},
+            "sampler": self.sampler.state_dict(),
             "torch_rng": torch.get_rng_state(), "best": self.best, "train_seconds": self.train_seconds,
             "python_rng": repr(random.getstate()), "history": json.dumps(self.history),
             "extra": self.extra_state(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
         }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         torch.save(state, tmp / "state.pt")
         (tmp / "config.yaml").write_text(dump_config(self.cfg))
         last = self.ckpt_dir / "last"
@@ -394,27 +477,46 @@ class Trainer:
             shutil.rmtree(old)
 
     def load_checkpoint(self, path: Path) -> None:
+        import ast
+        import pickle
+
         from ..checkpoint import read_weights
 
         if not (path / "state.pt").is_file():
             raise ConfigError(f"nothing to resume: {path} holds no checkpoint")
-        self.model.load_state_dict(read_weights(path / "model.safetensors"))
+        try:
+            st = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+            raise ConfigError(f"{path / 'state.pt'} is not a facesr training state ({type(e).__name__})") from None
+        if st.get("recipe", "sr") != self.cfg["recipe"]:
+            raise ConfigError(f"{path} was written by recipe {st.get('recipe')!r}, not {self.cfg['recipe']!r}")
+        for name, net in self.nets.items():
+            f = path / self.net_file(name)
+            if not f.is_file():
+                raise ConfigError(f"cannot resume: {f} is missing")
+            try:
+                net.load_state_dict(read_weights(f))
+            except RuntimeError:
+                raise ConfigError(f"cannot resume: {f} does not fit network {name!r} of this config "
+                                  f"(was the run started with another model?)") from None
         if self.ema is not None:
             self.ema.load_state_dict(read_weights(path / "ema.safetensors"))
-        st = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
         self.step = int(st["step"])
-        self.optimizer.load_state_dict(st["optimizer"])
+        opts = st.get("optimizers") or {MAIN: st["optimizer"]}  # older checkpoints held one optimiser
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(opts[name])
+        for name, sc in self.scalers.items():
+            if sc is not None and name in st.get("scalers", {}):
+                sc.load_state_dict(st["scalers"][name])
         self.sampler.load_state_dict(st["sampler"])
         torch.set_rng_state(st["torch_rng"])
-        import ast
-
+        if "cuda_rng" in st and self.device.type == "cuda":
+            torch.cuda.set_rng_state(st["cuda_rng"], self.device)
         random.setstate(ast.literal_eval(st["python_rng"]))
         self.best = dict(st["best"])
         self.train_seconds = float(st["train_seconds"])
         self.history = json.loads(st["history"])
         self.load_extra_state(st["extra"])
-        if self.scaler is not None and st.get("scaler"):
-            self.scaler.load_state_dict(st["scaler"])
 
     train_seconds = 0.0
 
@@ -445,10 +547,10 @@ class Trainer:
         return SummaryWriter(str(self.run_dir / "tb"))
 
     def fit(self, steps: int | None = None) -> dict:
-        """Train until ``train.steps`` (or ``steps`` more, if given) or until ``train.max_minutes`` of
-        training have passed in this call (then it checkpoints, so ``--resume`` goes on exactly where it
-        stopped); returns the last validation."""
-        total = int(self.cfg["train"]["steps"])
+        """Train until the recipe's total steps (or ``steps`` more, if given) or until
+        ``train.max_minutes`` of training have passed in this call (then it checkpoints, so ``--resume``
+        goes on exactly where it stopped); returns the last validation."""
+        total = self.total_steps
         end = total if steps is None else min(total, self.step + steps)
         limit_s = float(self.cfg["train"]["max_minutes"]) * 60.0
         t_start = time.time()
@@ -457,7 +559,8 @@ class Trainer:
             (self.run_dir / "config.yaml").write_text(dump_config(self.cfg))
             self.tb = self._open_tensorboard()
         log = self.cfg["log"]
-        self.model.train()
+        for net in self.nets.values():
+            net.train()
         bar = None
         if self.progress and self.dist.is_main:
             from tqdm import tqdm
@@ -465,11 +568,14 @@ class Trainer:
             bar = tqdm(total=total, initial=self.step, desc=self.cfg["name"], unit="step", dynamic_ncols=True)
         last_val: dict = {}
         running: dict[str, float] = {}
+        counts: dict[str, int] = {}  # a term may be logged on some steps only (G every n_critic steps)
         n_run = 0
         t_last = t_window = time.time()
         try:
             while self.step < end:
-                lr = self.set_lr()
+                lrs = self.set_lrs()
+                s = self.sampler
+                self.epoch = s.epoch + min(1.0, s.pos / max(1, s.batches_per_epoch))
                 batch = self.sampler.next_batch()
                 out = self.training_step(batch)
                 if self.dist.enabled:
@@ -479,19 +585,22 @@ class Trainer:
                 out_of_time = limit_s > 0 and any_across(time.time() - t_start >= limit_s, self.dist)
                 for k, v in out.items():
                     running[k] = running.get(k, 0.0) + v
+                    counts[k] = counts.get(k, 0) + 1
                 n_run += 1
                 now = time.time()
                 self.train_seconds += now - t_last
                 t_last = now
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{lr:.1e}")
+                    if "loss" in out:
+                        bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{lrs[MAIN]:.1e}")
                 if self.step % int(log["every"]) == 0 or self.step == end or out_of_time:
                     window = max(1e-9, now - t_window)
-                    rec = {"step": self.step, "lr": lr, **{k: v / n_run for k, v in running.items()},
+                    lr_logs = {"lr" if k == MAIN else f"lr_{k}": v for k, v in lrs.items()}
+                    rec = {"step": self.step, **lr_logs, **{k: v / counts[k] for k, v in running.items()},
                            "images_per_s": round(n_run * int(self.cfg["train"]["batch_size"]) / window, 3)}
                     self._log(rec)
-                    running, n_run = {}, 0
+                    running, counts, n_run = {}, {}, 0
                     t_window = time.time()
                 if int(log["val_every"]) > 0 and (self.step % int(log["val_every"]) == 0 or self.step == total):
                     last_val = self.validate()
@@ -522,8 +631,20 @@ class Trainer:
         return last_val
 
 
+def _aligned_array(path, n: int, what: str) -> np.ndarray:
+    """A .npy array whose first axis matches the HR faces of its split."""
+    p = Path(str(path))
+    if not p.is_file():
+        raise ConfigError(f"data {what}: file not found: {p}")
+    try:
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+    except ValueError as e:
+        raise ConfigError(f"data {what}: {p} is not a .npy array ({e})") from None
+    if len(arr) < n:
+        raise ConfigError(f"data {what}: {p} has {len(arr)} rows for {n} HR faces")
+    return arr[:n]
+
+
 def make_trainer(cfg: dict, resume: bool = False, progress: bool | None = None) -> Trainer:
-    name = cfg["recipe"]
-    if name not in RECIPES:
-        raise ConfigError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
-    return RECIPES[name](cfg, resume=resume, progress=progress)
+    """The recipe ``cfg['recipe']`` built on ``cfg`` (from :func:`facesr.training.config.load_config`)."""
+    return get_recipe(cfg["recipe"])(cfg, resume=resume, progress=progress)
