@@ -222,3 +222,47 @@ def test_distill_config_errors(face_folder, tmp_path):
         make_cfg(face_folder, tmp_path, "distill")
     with pytest.raises(ConfigError, match="feature_weight"):
         dist_cfg(face_folder, tmp_path, "x.safetensors", feature_weight=[[5, 1], [2, 0]])
+
+
+# ---------------------------------------------------------------- mixed precision, data sources
+def test_gan_with_two_optimisers_under_bf16_autocast_resumes_exactly(face_folder, tmp_path):
+    def cfg(o):
+        c = gan_cfg(face_folder, o, steps=4, discriminator={"name": "toy-d"}, loss="wgan", feature_matching=0.0,
+                    gp_weight=10.0)
+        c["train"]["precision"] = "bf16"
+        return c
+
+    a = assert_resume_exact(cfg, tmp_path, 4, 2)
+    assert all(r["loss"] == r["loss"] and r["d_loss"] == r["d_loss"] for r in a.history)  # no NaN
+
+
+def test_sr_model_trains_on_lr_made_by_a_learned_degradation(face_folder, tmp_path):
+    import numpy as np
+
+    torch.manual_seed(0)
+    deg = build("toy-degrader")
+    with torch.no_grad():
+        deg.blur.weight.fill_(1 / 9)
+    path = tmp_path / "degrader.safetensors"
+    save_model(deg, path, deg.facesr_meta)
+    cfg = make_cfg(face_folder, tmp_path / "r", steps=2,
+                   data={"train": {"root": str(face_folder), "cache": str(tmp_path / "c.npy"), "hflip": False,
+                                   "degradation": {"kind": "learned", "checkpoint": str(path)}}})
+    tr = make_trainer(cfg)
+    s = tr.train_set.item(0)
+    with torch.no_grad():
+        want = deg(torch.from_numpy(s["hr"].astype(np.float32) / 255).permute(2, 0, 1)[None])
+    want = (want[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    assert s["lr"].shape == (8, 8, 3)
+    assert np.abs(s["lr"].astype(int) - want.astype(int)).max() <= 1  # the network's LR, not bicubic
+    assert tr.model_meta()["provenance"]["degradation"]["kind"] == "learned"
+    tr.fit()
+
+
+def test_unpaired_real_lr_faces_come_with_every_sample(face_folder, tmp_path):
+    cfg = make_cfg(face_folder, tmp_path / "u", steps=1,
+                   data={"train": {"root": str(face_folder), "cache": str(tmp_path / "c.npy"),
+                                   "unpaired": {"root": str(face_folder), "size": 8}}})
+    tr = make_trainer(cfg)
+    b = tr.sampler.next_batch()
+    assert b["real_lr"].shape == (4, 3, 8, 8) and b["lr"].shape == (4, 3, 8, 8)

@@ -96,13 +96,26 @@ class ToyProgD(nn.Module):
         return self.head(h.mean((2, 3)))
 
 
+class ToyDegrader(nn.Module):
+    """A 'learned degradation': HR 32 -> blur conv -> area down x4 -> LR 8 (``lr_size`` is its input)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lr_size, self.hr_size = HR, LR
+        self.blur = nn.Conv2d(3, 3, 3, padding=1, groups=3, bias=False)
+
+    def forward(self, x):
+        return F.avg_pool2d(self.blur(x), HR // LR).clamp(0, 1)
+
+
 def register() -> None:
     try:
         get_preset("toy-sr")
         return
     except Exception:
         pass
-    for name, fn in {"toy-sr": ToySR, "toy-d": ToyD, "toy-prog-g": ToyProgG, "toy-prog-d": ToyProgD}.items():
+    for name, fn in {"toy-sr": ToySR, "toy-d": ToyD, "toy-prog-g": ToyProgG, "toy-prog-d": ToyProgD,
+                     "toy-degrader": ToyDegrader}.items():
         register_arch(name)(fn)
     kw = dict(lr_size=LR, hr_size=HR, degradation={"kind": "bicubic"}, crop="fsrnet")
     register_preset(Preset("toy-sr", "toy-sr", {}, "test: tiny x4 SR", **kw))
@@ -111,6 +124,8 @@ def register() -> None:
     register_preset(Preset("toy-d2", "toy-d", {"scales": 2}, "test: tiny 2-scale discriminator", **kw))
     register_preset(Preset("toy-prog-g", "toy-prog-g", {}, "test: tiny progressive G", **kw))
     register_preset(Preset("toy-prog-d", "toy-prog-d", {}, "test: tiny progressive D", **kw))
+    register_preset(Preset("toy-degrader", "toy-degrader", {}, "test: tiny learned degradation",
+                           **{**kw, "lr_size": HR, "hr_size": LR}))
 
 
 register()
