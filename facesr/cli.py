@@ -214,21 +214,17 @@ def cmd_plot(args) -> int:
 def cmd_eval(args) -> int:
     from .evaluation.evaluate import load_test_set, run_eval, save_results
     from .inference.sr import resolve_model
-    from .registry import get_preset
 
-    models = {}
-    lr_size, degradation = 16, "bicubic"
-    for m in args.model:
-        net = resolve_model(m, args.device)
-        models[m] = net
-        lr_size = net.lr_size
-        meta = getattr(net, "facesr_meta", {})
-        if meta.get("preset"):
-            degradation = get_preset(meta["preset"]).degradation
+    models = {m: resolve_model(m, args.device) for m in args.model}
+    hr_sizes = sorted({int(n.hr_size) for n in models.values()})
+    if len(hr_sizes) > 1:
+        raise FacesrError(f"models with different HR sizes cannot share one table: {hr_sizes}; evaluate them "
+                          f"separately")
+    hr_size = hr_sizes[0] if hr_sizes else 128
     for d in args.data:
-        test = load_test_set(d, max_images=args.max_images)
-        res = run_eval(models, test, args.protocol, degradation=degradation, lr_size=lr_size,
-                       include_bicubic=not args.no_bicubic)
+        test = load_test_set(d, hr_size=hr_size, max_images=args.max_images)
+        print(f"{test.name}: {len(test.hr)} faces", flush=True)
+        res = run_eval(models, test, args.protocol, include_bicubic=not args.no_bicubic, progress=True)
         saved = save_results(res, args.protocol, test.name, args.output)
         print(saved["markdown"])
     print(f"tables written to {args.output}")

@@ -33,3 +33,27 @@ def test_benchmark_writes_tables_grids_and_attention(tmp_path, face_folder):
     if not any("skipped" in n for n in res["notes"] if "landmark" in n):
         assert rows[0]["auc10"] != "" and 0 <= float(rows[0]["auc10"]) <= 100
         assert -1 <= float(rows[1]["identity"]) <= 1
+
+
+def test_benchmark_models_with_different_lr_sizes_and_syntheses(tmp_path, face_folder):
+    """One table: an x8 bicubic model, an x4 one and an x8 one trained on PFSR's bilinear cascade, each
+    given LR made its own way, with a bicubic baseline per LR synthesis."""
+    paths = []
+    for name, kw, deg in (("x8", {}, None), ("x4", {"lr_size": 32}, None),
+                          ("cascade", {}, {"kind": "bilinear_cascade"})):
+        m = facesr.build("sparnet", **TINY_SPARNET, **kw).eval()
+        meta = {**m.facesr_meta, **({"degradation": deg} if deg else {})}
+        paths.append(str(save_model(m, tmp_path / f"{name}.safetensors", meta)))
+    run_benchmark(paths, [str(face_folder / "person_1")], tmp_path / "out", face=False, cost=False,
+                  progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
+    got = [(r["method"], r["lr"]) for r in rows]
+    assert got == [("Bicubic (PIL bicubic 128->16)", "PIL bicubic 128->16"),
+                   ("Bicubic (PIL bicubic 128->32)", "PIL bicubic 128->32"),
+                   ("Bicubic (bilinear_cascade)", "PIL bilinear cascade 128->64->32->16"),
+                   (paths[0], "PIL bicubic 128->16"), (paths[1], "PIL bicubic 128->32"),
+                   (paths[2], "PIL bilinear cascade 128->64->32->16")]
+    psnr = {r["method"]: float(r["psnr"]) for r in rows}
+    assert psnr["Bicubic (PIL bicubic 128->32)"] > psnr["Bicubic (PIL bicubic 128->16)"] + 1
+    assert "| Bicubic (bilinear_cascade) | PIL bilinear cascade 128->64->32->16 |" in \
+        (tmp_path / "out" / "results.md").read_text()

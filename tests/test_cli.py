@@ -61,4 +61,5 @@ def test_eval_bicubic_on_helen(tmp_path, tiny_model, capsys):
     md = (tmp_path / "helen_test50_fsrnet.md").read_text()
     row = [line for line in md.splitlines() if line.startswith("| Bicubic")][0]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1] == "23.65" and cells[2] == "0.6620"  # the notes' bicubic baseline (Y, rounded, no crop)
+    assert cells[1] == "PIL bicubic 128->16"
+    assert cells[2] == "23.65" and cells[3] == "0.6620"  # the notes' bicubic baseline (Y, rounded, no crop)

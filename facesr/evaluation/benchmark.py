@@ -1,11 +1,14 @@
 """``facesr benchmark``: every method on one protocol, in the layout of the papers' tables.
 
-All methods see the same LR input (PIL bicubic HR -> 16 x 16 by default, the SPARNet/DIC protocol), are
-scored with one metric protocol, and are costed on the current device. Outputs in OUT_DIR:
+Each method sees LR faces made by its own LR synthesis (its preset's degradation: PIL bicubic HR -> 16 x 16
+for SPARNet, the SPARNet/DIC protocol; see :func:`facesr.evaluation.evaluate.model_degradation`), so
+models with different LR sizes or syntheses share one table, each row naming its LR; the bicubic
+baseline appears once per distinct synthesis. All are scored with one metric protocol (model outputs as
+floats) and costed on the current device. Outputs in OUT_DIR:
 
-* ``results.md`` / ``results.csv`` - one table per test set: PSNR, SSIM, MS-SSIM, landmark AUC@10 %,
-  identity similarity, parameters, GFLOPs, latency (batch 1), throughput (batch 16), peak memory;
-* ``grid_<set>.png`` - LR | Bicubic | each method | HR for the first faces;
+* ``results.md`` / ``results.csv`` - one table per test set: LR synthesis, PSNR, SSIM, MS-SSIM, landmark
+  AUC@10 %, identity similarity, parameters, GFLOPs, latency (batch 1), throughput (batch 16), peak memory;
+* ``grid_<set>.png`` - LR (one column per synthesis) | Bicubic | each method | HR for the first faces;
 * ``attention_<model>.png`` - FAU attention maps of models that have them (SPARNet);
 * ``psnr_vs_gflops.png``, ``psnr_hist_<set>.png`` - plots (matplotlib, optional).
 """
@@ -80,7 +83,7 @@ def _plots(rows: list[dict], per_image: dict, out: Path) -> list[str]:
         ax.scatter([r["gflops"] for r in pts], [r["psnr"] for r in pts], label=ds)
         for r in pts:
             ax.annotate(r["method"], (r["gflops"], r["psnr"]), fontsize=7)
-    ax.set_xlabel("GFLOPs (one 16x16 face)")
+    ax.set_xlabel("GFLOPs (one LR face)")
     ax.set_ylabel("PSNR (dB)")
     ax.set_xscale("log")
     ax.legend(fontsize=7)
@@ -112,10 +115,10 @@ def run_benchmark(models: Sequence[str], data_dirs: Sequence[str], out_dir, prot
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     nets = {m: resolve_model(m, device) for m in models}
-    lr_sizes = {n.lr_size for n in nets.values()}
-    if len(lr_sizes) > 1:
-        raise FacesrError(f"models with different LR sizes cannot share one protocol: {sorted(lr_sizes)}")
-    lr_size = lr_sizes.pop() if lr_sizes else 16
+    hr_sizes = sorted({int(n.hr_size) for n in nets.values()})
+    if len(hr_sizes) > 1:
+        raise FacesrError(f"models with different HR sizes cannot share one table: {hr_sizes}")
+    hr_size = hr_sizes[0] if hr_sizes else 128
     notes = []
     face_off = _face_metrics_available() if face else "disabled"
     if face and face_off:
@@ -126,18 +129,20 @@ def run_benchmark(models: Sequence[str], data_dirs: Sequence[str], out_dir, prot
     rows, per_image = [], {}
     for d in data_dirs:
         t_set = time.time()
-        test = load_test_set(d, max_images=max_images)
-        res = run_eval(nets, test, [protocol], degradation="bicubic", lr_size=lr_size)
+        test = load_test_set(d, hr_size=hr_size, max_images=max_images)
+        if progress:
+            print(f"{test.name}: {len(test.hr)} faces", flush=True)
+        res = run_eval(nets, test, [protocol], progress=progress)
         if face and not face_off:
             from .face_metrics import face_metrics
 
             hr_cache: dict = {}
             for r in res:
-                r.metrics["face"] = face_metrics(r.outputs, test.hr, hr_cache)
+                r.metrics["face"] = face_metrics(r.images(), test.hr, hr_cache)
         per_image[test.name] = {r.method: r.metrics[protocol]["psnr_per_image"] for r in res}
         for r in res:
             m = r.metrics[protocol]
-            row = {"dataset": test.name, "method": r.method, "n": len(test.hr), "psnr": m["psnr"],
+            row = {"dataset": test.name, "method": r.method, "lr": r.lr, "n": len(test.hr), "psnr": m["psnr"],
                    "ssim": m["ssim"], "ms_ssim": m["ms_ssim"]}
             f = r.metrics.get("face")
             if f:
@@ -146,16 +151,20 @@ def run_benchmark(models: Sequence[str], data_dirs: Sequence[str], out_dir, prot
             if c:
                 row.update({k: c[k] for k in ("params", "gflops", "latency_ms", "throughput", "peak_mem_mb")})
             rows.append(row)
-        # comparison grid
-        from ..data.degrade import make_degradation
-
-        deg = make_degradation("bicubic", lr_size=lr_size)
+        # comparison grid: the LR faces of each synthesis, every method, HR
+        syns = []
+        for r in res:
+            if r.synthesis is not None and all(r.synthesis is not s for s in syns):
+                syns.append(r.synthesis)
         k = min(grid_faces, len(test.hr))
-        grid_rows = [[deg(test.hr[i])] + [r.outputs[i] for r in res] + [test.hr[i]] for i in range(k)]
+        imgs = [r.images() for r in res]
+        grid_rows = [[s.lrs[i] for s in syns] + [im[i] for im in imgs] + [test.hr[i]] for i in range(k)]
+        lr_labels = ["LR"] if len(syns) == 1 else [f"LR ({s.label})" for s in syns]
         write_image(out / f"grid_{test.name}.png",
-                    comparison_grid(grid_rows, ["LR"] + [r.method for r in res] + ["HR"], cell=128))
+                    comparison_grid(grid_rows, lr_labels + [r.method for r in res] + ["HR"], cell=128))
+        own_lr = {r.method: r.synthesis.lrs for r in res if r.synthesis is not None}
         for m, net in nets.items():
-            fig = attention_figure(net, [deg(h) for h in test.hr[:4]])
+            fig = attention_figure(net, own_lr[m][:4])
             if fig is not None:
                 write_image(out / f"attention_{Path(m).stem}_{test.name}.png", fig)
         notes.append(f"{test.name}: {len(test.hr)} faces in {time.time() - t_set:.0f} s")
@@ -164,9 +173,8 @@ def run_benchmark(models: Sequence[str], data_dirs: Sequence[str], out_dir, prot
     md = results_markdown(rows, protocol, costs, command, notes, elapsed)
     (out / "results.md").write_text(md)
     with open(out / "results.csv", "w", newline="") as f:
-        keys = ["dataset", "method", "n", "psnr", "ssim", "ms_ssim", "auc10", "nme", "identity", "id_dist", "same_id",
-                "fid_dlib",
-                "params", "gflops", "latency_ms", "throughput", "peak_mem_mb"]
+        keys = ["dataset", "method", "lr", "n", "psnr", "ssim", "ms_ssim", "auc10", "nme", "identity", "id_dist",
+                "same_id", "fid_dlib", "params", "gflops", "latency_ms", "throughput", "peak_mem_mb"]
         w = csv.DictWriter(f, keys, extrasaction="ignore")
         w.writeheader()
         for r in rows:
@@ -186,12 +194,12 @@ def results_markdown(rows, protocol, costs, command, notes, elapsed) -> str:
     lines = []
     if command:
         lines += ["```", command, "```", ""]
-    lines.append(f"Protocol `{protocol}` (see facesr.metrics.PROTOCOLS); LR = PIL bicubic HR→16×16 for every "
-                 f"method. AUC@10%: NME of dlib's 68 landmarks on SR vs on HR (same face box), normalised by "
-                 f"sqrt(w·h) of the HR landmarks' box (the paper used FAN). Identity: dlib ResNet descriptors of SR "
-                 f"and HR: cosine (the paper used SphereFace), L2 distance, and the share under dlib's 0.6 "
-                 f"same-person threshold. FID-dlib: Fréchet distance of those descriptors (not FID). Cost on "
-                 f"{hardware()}. Ran in {elapsed:.0f} s.")
+    lines.append(f"Protocol `{protocol}` (see facesr.metrics.PROTOCOLS), on float outputs; LR: each method's own "
+                 f"LR synthesis (column LR; the bicubic baseline once per synthesis). AUC@10%: NME of dlib's 68 "
+                 f"landmarks on SR vs on HR (same face box), normalised by sqrt(w·h) of the HR landmarks' box "
+                 f"(the paper used FAN). Identity: dlib ResNet descriptors of SR and HR: cosine (the paper used "
+                 f"SphereFace), L2 distance, and the share under dlib's 0.6 same-person threshold. FID-dlib: "
+                 f"Fréchet distance of those descriptors (not FID). Cost on {hardware()}. Ran in {elapsed:.0f} s.")
     lines.append("")
     sets = []
     for r in rows:
@@ -199,15 +207,15 @@ def results_markdown(rows, protocol, costs, command, notes, elapsed) -> str:
             sets.append(r["dataset"])
     for ds in sets:
         rs = [r for r in rows if r["dataset"] == ds]
-        lines.append(f"**{ds}** ({rs[0]['n']} faces, ×8)")
+        lines.append(f"**{ds}** ({rs[0]['n']} faces)")
         lines.append("")
-        lines.append("| Method | PSNR | SSIM | MS-SSIM | AUC@10% | Identity (cos) | ID dist (L2) | Same ID (%) | "
+        lines.append("| Method | LR | PSNR | SSIM | MS-SSIM | AUC@10% | Identity (cos) | ID dist (L2) | Same ID (%) | "
                      "FID-dlib | Params | GFLOPs | Latency (ms, b=1) | Throughput (img/s, b=16) | Peak mem (MB) |")
-        lines.append("|---|" + "---|" * 13)
+        lines.append("|---|" + "---|" * 14)
         for r in rs:
             p = r.get("params")
             lines.append(
-                f"| {r['method']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['ms_ssim']:.4f} | "
+                f"| {r['method']} | {r.get('lr', '')} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['ms_ssim']:.4f} | "
                 f"{_fmt(r.get('auc10'), '.2f')} | {_fmt(r.get('identity'), '.4f')} | {_fmt(r.get('id_dist'), '.4f')} | "
                 f"{_fmt(r.get('same_id'), '.1f')} | {_fmt(r.get('fid_dlib'), '.4f')} | "
                 f"{'–' if p is None else f'{p / 1e6:.2f}M'} | {_fmt(r.get('gflops'), '.2f')} | "

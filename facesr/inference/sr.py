@@ -1,4 +1,4 @@
-"""Super-resolution of face crops: batched, any input size, uint8 in and out.
+"""Super-resolution of face crops: batched, any input size, uint8 in, uint8 (or float) out.
 
 An input already at the model's LR size (e.g. 16x16) is used as it is; any other size is resized to
 the LR size with PIL's antialiased bicubic (the way the models' training LR was made). Outputs are at
@@ -29,8 +29,10 @@ def to_lr(img: np.ndarray, lr_size: int) -> np.ndarray:
 
 
 def super_resolve(images: Sequence[np.ndarray] | np.ndarray, model="default", device: str = "cpu",
-                  batch_size: int = 16) -> list[np.ndarray]:
-    """Super-resolve uint8 H x W x 3 face crops; returns uint8 crops at the model's HR size."""
+                  batch_size: int = 16, as_float: bool = False) -> list[np.ndarray]:
+    """Super-resolve uint8 H x W x 3 face crops (one array or a list); returns one crop per input at the
+    model's HR size: uint8 (``round(clamp(y, 0, 1) * 255)``), or with ``as_float`` float32 in [0, 1]
+    (clamped, not quantised: for metric protocols that quantise their own way)."""
     import torch
 
     net = resolve_model(model, device)
@@ -44,8 +46,12 @@ def super_resolve(images: Sequence[np.ndarray] | np.ndarray, model="default", de
         for s in range(0, len(lrs), batch_size):
             chunk = np.stack(lrs[s:s + batch_size]).transpose(0, 3, 1, 2)
             x = torch.from_numpy(chunk.astype(np.float32) / 255.0).to(dev)
-            y = net(x).clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-            out.extend(list(y))
+            y = net(x).float().clamp(0, 1)
+            if as_float:
+                y = y.permute(0, 2, 3, 1).cpu().numpy()
+            else:
+                y = y.mul(255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            out.extend(np.ascontiguousarray(im) for im in y)
     return out
 
 
