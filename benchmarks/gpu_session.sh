@@ -2,9 +2,10 @@
 # One GPU session's work for issue 5, in phases (each resumable, each bounded in time):
 #   bench  GPU inference (eager vs optimised vs optimised fp16, every 16x16 preset, batch 1 and 16) and
 #          training throughput (batch 32; fp32 and bf16 + channels_last)
-#   train  full-size SPARNet (configs/sparnet_lfw.yaml, the paper's recipe) for MINUTES, resuming the run
-#          in runs/sparnet_lfw if there is one; bf16 autocast + channels_last (what the README's run used;
-#          PRECISION=fp32 CHANNELS_LAST=false for the format the GPU benchmark found as fast)
+#   train  full-size SPARNet (configs/sparnet_lfw_code.yaml, the released code's recipe) for MINUTES,
+#          resuming the run in runs/sparnet_lfw_code if there is one; bf16 autocast + channels_last (what
+#          the README's run used; PRECISION=fp32 CHANNELS_LAST=false for the format the GPU benchmark
+#          found as fast)
 #   eval   the run's weights on Helen-50 (protocols facesr and dic)
 # usage: bash benchmarks/gpu_session.sh OUT_DIR DATA_DIR "bench train eval" [MINUTES]
 # DATA_DIR holds lfw_train.webpz / lfw_val.webpz (tools/pack_cache.py) or the caches already unpacked,
@@ -37,16 +38,16 @@ for ph in $PHASES; do
         $PY tools/pack_cache.py unpack "$DATA/lfw_$s.webpz" cache/lfw_${s}_c136_128.npy || exit 1
       fi
     done
-    R=""; [ -f runs/sparnet_lfw/checkpoints/last/state.pt ] && R="--resume"
+    R=""; [ -f runs/sparnet_lfw_code/checkpoints/last/state.pt ] && R="--resume"
     step train $R for $MIN min
-    $PY -m facesr.cli train -c sparnet_lfw $R -q data.train.root=null data.val.root=null \
+    $PY -m facesr.cli train -c sparnet_lfw_code $R -q data.train.root=null data.val.root=null \
       train.precision="${PRECISION:-bf16}" train.channels_last="${CHANNELS_LAST:-true}" data.train.workers=8 train.max_minutes="$MIN" \
       || echo "train failed ($?)"
-    cp runs/sparnet_lfw/log.jsonl "$OUT/train_log.jsonl" 2>/dev/null
+    cp runs/sparnet_lfw_code/log.jsonl "$OUT/train_log.jsonl" 2>/dev/null
     ;;
   eval)
     step eval
-    W=runs/sparnet_lfw/checkpoints/last/model.safetensors
+    W=runs/sparnet_lfw_code/checkpoints/last/model.safetensors
     $PY -m facesr.cli eval -m "$W" --data "$DATA/helen_test50_fsrnet" --protocol facesr dic --device "$DEV" \
       -o "$OUT/eval_helen" || echo "eval failed ($?)"
     ;;

@@ -43,7 +43,7 @@ _sr8 = dict(lr_size=16, hr_size=128, degradation={"kind": "bicubic"}, paper=SPAR
 
 register_preset(Preset("sparnet", "sparnet", {"attention": "spar"},
                        "SPARNet x8, 2-D spatial attention (released code: LeakyReLU 0.2, BN)",
-                       config="sparnet_lfw.yaml", **_sr8))
+                       config="sparnet_lfw_code.yaml", **_sr8))
 register_preset(Preset("sparnet-3d", "sparnet", {"attention": "spar3d"},
                        "SPARNet x8, 3-D attention (one map per channel)", **_sr8))
 register_preset(Preset("sparnet-light-3d", "sparnet", {"attention": "spar3d", "res_depth": 1},
