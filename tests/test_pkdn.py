@@ -28,6 +28,19 @@ def test_kdfsrnet_parameter_counts_match_the_notes():
     assert not any(p.requires_grad for n, p in build("kdfsr").named_parameters() if "mean" in n)
 
 
+def test_pkdn_parameter_counts_follow_its_blocks():
+    # the PKDN paper gives no sizes: check the variants differ by exactly the blocks they add
+    from facesr.models.pkdn.arch import FeatureFusionBlock, ParsingFusionBlock
+
+    pfb, ffb = n_params(ParsingFusionBlock(64, 3)), n_params(FeatureFusionBlock(64))
+    assert n_params(build("pkdn")) - n_params(build("pkdn-noffb")) == 4 * ffb
+    assert n_params(build("pkdn-teacher")) - n_params(build("pkdn")) == 9 * pfb
+    assert n_params(build("pkdn-teacher")) - n_params(build("pkdn-teacher-noffb")) == 4 * ffb
+    # without PFB the parsing map (3 channels) enters at the head
+    assert n_params(build("pkdn-teacher-nopfb-noffb")) - n_params(build("pkdn-noffb")) == 3 * 64 * 9
+    assert n_params(build("pkdn-teacher")) > n_params(build("pkdn"))
+
+
 def test_rcab_and_blocks_counts():
     from facesr.models.pkdn.arch import RCAB, DownBlock, UpBlock
 
@@ -101,6 +114,10 @@ def test_presets_and_bundled_configs_load(tmp_path):
     assert s["recipe"] == "distill" and s["model"]["name"] == "kdfsr"
     assert d["teacher_inputs"] == ["parsing"] and d["feature_weight"] == [[0, 10], [10, 0]]
     assert d["output_weight"] == [[0, 0.1], [10, 0.1], [10, 0]] and d["feature_loss"] == "l1"
+    for name, model in (("pkdn_teacher_lfw", "pkdn-teacher"), ("pkdn_student_lfw", "pkdn")):
+        c = load_config(name)
+        assert c["model"]["name"] == model and get_preset(model).config == name + ".yaml"
+    assert load_config("pkdn_student_lfw")["distill"]["teacher_inputs"] == ["parsing"]
     from facesr.training.schedules import weight_at
 
     assert [weight_at(d["feature_weight"], e) for e in (0, 5, 10)] == [10, 5, 0]

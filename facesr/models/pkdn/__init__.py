@@ -55,15 +55,18 @@ register_preset(Preset("kdfsr-teacher", "kdfsrnet", {"n_rcab": 2, "prior_channel
                        "KDFSRNet teacher x8: LR + 3-channel parsing map at the head, 2 RCABs per stage "
                        "(2,526,027 params)", paper=KDFSR_PAPER, config="kdfsr_teacher_lfw.yaml", **_sr8))
 register_preset(Preset("pkdn", "pkdn", {"n_rcab": 6, "ffb": True},
-                       "PKDN student x8: LR only, RCAGs + feature fusion blocks", paper=PKDN_PAPER, **_sr8))
-register_preset(Preset("pkdn-teacher", "pkdn", {"n_rcab": 2, "prior_channels": 3, "pfb": True, "ffb": True},
+                       "PKDN student x8: LR only, RCAGs + feature fusion blocks", paper=PKDN_PAPER,
+                       config="pkdn_student_lfw.yaml", **_sr8))
+register_preset(Preset("pkdn-teacher", "pkdn", {"n_rcab": 6, "prior_channels": 3, "pfb": True, "ffb": True},
                        "PKDN teacher x8: LR + parsing map, RCAGs + parsing-map fusion + feature fusion blocks",
-                       paper=PKDN_PAPER, **_sr8))
+                       paper=PKDN_PAPER, config="pkdn_teacher_lfw.yaml", **_sr8))
+# PKDN's teacher is the "robust" network and the student the "streamlined" one (paper §3): both use RCAGs of
+# 6 RCABs (the paper gives no sizes), the teacher adds a PFB after every stage's RCAG.
 # Table 2 of the PKDN paper: without PFB and FFB, without FFB (the full model is pkdn / pkdn-teacher)
 register_preset(Preset("pkdn-teacher-nopfb-noffb", "pkdn",
-                       {"n_rcab": 2, "prior_channels": 3, "pfb": False, "ffb": False},
+                       {"n_rcab": 6, "prior_channels": 3, "pfb": False, "ffb": False},
                        "PKDN ablation teacher: parsing map at the head, no PFB, no FFB", paper=PKDN_PAPER, **_sr8))
-register_preset(Preset("pkdn-teacher-noffb", "pkdn", {"n_rcab": 2, "prior_channels": 3, "pfb": True, "ffb": False},
+register_preset(Preset("pkdn-teacher-noffb", "pkdn", {"n_rcab": 6, "prior_channels": 3, "pfb": True, "ffb": False},
                        "PKDN ablation teacher: PFBs, no FFB", paper=PKDN_PAPER, **_sr8))
 register_preset(Preset("pkdn-noffb", "pkdn", {"n_rcab": 6, "ffb": False},
                        "PKDN ablation student: RCAGs only, no FFB", paper=PKDN_PAPER, **_sr8))
