@@ -13,7 +13,7 @@ from ...registry import Preset, register_alias, register_arch, register_preset
 SPARNET_PAPER = "Chen et al., Learning Spatial Attention for Face Super-Resolution, TIP 2020"
 
 _LAZY = ("HourGlassAttention", "FaceAttentionUnit", "SPARNetBody", "SPARNet", "SPARNetHD", "init_sparnet_weights",
-         "converge_spectral_norm", "collect_attention_maps")
+         "converge_spectral_norm", "collect_attention_maps", "PatchDiscriminator", "SPARNetHDDiscriminator")
 __all__ = ["SPARNET_PAPER", *_LAZY]
 
 
@@ -39,6 +39,13 @@ def _sparnethd(**kw):
     return SPARNetHD(**kw)
 
 
+@register_arch("sparnethd-d")
+def _sparnethd_d(**kw):
+    from .arch import SPARNetHDDiscriminator
+
+    return SPARNetHDDiscriminator(**kw)
+
+
 _sr8 = dict(lr_size=16, hr_size=128, degradation={"kind": "bicubic"}, paper=SPARNET_PAPER)
 
 register_preset(Preset("sparnet", "sparnet", {"attention": "spar"},
@@ -61,9 +68,16 @@ register_preset(Preset("sparnet-tiny", "sparnet",
                        "SPARNet-family x8 for CPUs: FAU + 2-D hourglass attention, 16-128 channels, 8 body units, "
                        "global bicubic skip",
                        weights="sparnet_tiny_default.safetensors", config="sparnet_tiny.yaml", crop="lfw", **_sr8))
+_hd = dict(lr_size=512, hr_size=512, paper=SPARNET_PAPER, crop="fsrnet_aligned5",
+           degradation={"kind": "sparnethd_blind"})
 register_preset(Preset("sparnethd", "sparnethd", {"attention": "spar"},
                        "SPARNetHD generator, 512 px blind face restoration (IN + spectral norm)",
-                       lr_size=512, hr_size=512, paper=SPARNET_PAPER, crop="fsrnet_aligned5",
-                       degradation={"kind": "sparnethd_blind"}))
+                       config="sparnethd.yaml", **_hd))
+register_preset(Preset("sparnethd-3d", "sparnethd", {"attention": "spar3d"},
+                       "SPARNetHD generator with 3-D attention (one map per channel)", **_hd))
+# not an SR model: the GAN recipe's discriminator (gan.discriminator.name) for 512 px SPARNetHD training
+register_preset(Preset("sparnethd-d", "sparnethd-d", {},
+                       "SPARNetHD discriminator: 3 scales (bicubic halving), patch logits + features, IN + "
+                       "spectral norm (not an SR model)", **_hd))
 
 register_alias("default", "sparnet-tiny")

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..common import ConvLayer, SRModel, act_layer, norm_layer
 
 __all__ = ["HourGlassAttention", "FaceAttentionUnit", "SPARNetBody", "SPARNet", "SPARNetHD", "init_sparnet_weights",
-           "converge_spectral_norm", "collect_attention_maps"]
+           "converge_spectral_norm", "collect_attention_maps", "PatchDiscriminator", "SPARNetHDDiscriminator"]
 
 
 class HourGlassAttention(nn.Module):
@@ -287,3 +287,113 @@ class SPARNetHD(SRModel):
 
 
 from ...data.resize import resize  # noqa: E402
+
+
+class PatchDiscriminator(nn.Module):
+    """One scale of SPARNetHD's discriminator: a fully convolutional patch critic on ``N x 3 x H x W``
+    in [-1, 1].
+
+    ``ConvLayer(3, base)`` + LeakyReLU 0.2; ``n_layers`` x [3x3 conv stride 2 + InstanceNorm (affine) +
+    LeakyReLU 0.2] with ``min(base * 2**i, max_ch)`` channels (64, 128, 256, 512, 512 by default); a 3x3
+    conv to one channel without padding. Every conv is spectrally normalised (``spectral``). Padding:
+    the padded convs use :class:`~facesr.models.common.ConvLayer`'s reflection pad of 1 (the notes
+    describe SPARNetHD's ConvLayer so; only the last conv is unpadded), so each strided conv maps
+    ``h`` to ``ceil(h / 2)`` and the logit map is ``ceil(h / 2**n_layers) - 2`` pixels wide.
+    Convs followed by a norm have no bias (as in the generator).
+
+    ``forward(x)`` returns ``[feat_1, ..., feat_{n_layers+1}, logits]``: the activations after the
+    first conv and after each strided block, then the ``N x 1 x h' x w'`` logit map.
+    """
+
+    def __init__(self, base: int = 64, max_ch: int = 512, n_layers: int = 4, spectral: bool = True):
+        super().__init__()
+        if base < 1 or max_ch < 1 or n_layers < 0:
+            raise ValueError(f"PatchDiscriminator needs base, max_ch >= 1 and n_layers >= 0, got "
+                             f"{base}, {max_ch}, {n_layers}")
+        self.n_layers = n_layers
+        chans = [min(base * 2 ** i, max_ch) for i in range(n_layers + 1)]
+        self.head = ConvLayer(3, chans[0], act="leakyrelu", spectral=spectral)
+        self.blocks = nn.ModuleList(
+            ConvLayer(chans[i], chans[i + 1], "down", norm="in", act="leakyrelu", spectral=spectral)
+            for i in range(n_layers))
+        conv = nn.Conv2d(chans[-1], 1, 3)
+        self.out = nn.utils.spectral_norm(conv) if spectral else conv
+
+    def logit_size(self, size: int) -> int:
+        """Side of the logit map for an input side ``size`` (<= 0: too small to run)."""
+        if size < 2:  # the reflection pad of the first conv needs 2 pixels
+            return 0
+        for _ in range(self.n_layers):
+            size = -(-size // 2)
+        return size - 2
+
+    def forward(self, x):
+        feats = [self.head(x)]
+        for b in self.blocks:
+            feats.append(b(feats[-1]))
+        return feats + [self.out(feats[-1])]
+
+
+class SPARNetHDDiscriminator(nn.Module):
+    """SPARNetHD's multi-scale discriminator: ``num_d`` :class:`PatchDiscriminator` s (separate weights)
+    on the image at full, half, quarter ... size.
+
+    Input: ``N x 3 x H x W`` in [0, 1] (mapped to [-1, 1] inside, the generator's range). Between scales
+    the image is halved (``H // 2``) with :func:`facesr.data.resize.resize` (PIL's antialiased bicubic,
+    differentiable), the notes' "bicubic". Output: a list over scales (finest first) of lists
+    ``[feat_1, ..., feat_k, logits]`` (k = ``n_layers + 1``), the form the GAN recipe's losses take:
+    hinge and feature matching average over scales (SPARNetHD's "/num_D").
+
+    The preset ``sparnethd-d`` has the paper's widths (``base=64, max_ch=512, n_layers=4``, 11,750,403
+    parameters for three scales); smaller settings exist for tests. Its smallest scale needs a side of
+    at least ``2**(n_layers + 1) + 1`` pixels (33); :meth:`min_input_size` gives the input's
+    (132 for the preset), and smaller inputs raise ``ValueError``. Initialisation: conv weights
+    N(0, 0.02), biases 0, InstanceNorm 1 / 0, spectral norm set to its fixed point
+    (:func:`init_sparnet_weights`).
+    """
+
+    def __init__(self, num_d: int = 3, base: int = 64, max_ch: int = 512, n_layers: int = 4, spectral: bool = True):
+        super().__init__()
+        if num_d < 1:
+            raise ValueError(f"num_d must be at least 1, got {num_d}")
+        self.scales = nn.ModuleList(PatchDiscriminator(base, max_ch, n_layers, spectral) for _ in range(num_d))
+        init_sparnet_weights(self)
+
+    @property
+    def num_d(self) -> int:
+        return len(self.scales)
+
+    def scale_sizes(self, h: int, w: int) -> list[tuple[int, int]]:
+        """The image size each scale sees for an ``h x w`` input."""
+        out = [(h, w)]
+        for _ in range(self.num_d - 1):
+            h, w = h // 2, w // 2
+            out.append((h, w))
+        return out
+
+    def logit_sizes(self, h: int, w: int) -> list[tuple[int, int]]:
+        """The logit map size of each scale for an ``h x w`` input (a value <= 0: too small)."""
+        d = self.scales[0]
+        return [(d.logit_size(a), d.logit_size(b)) for a, b in self.scale_sizes(h, w)]
+
+    def min_input_size(self) -> int:
+        """The smallest square input side every scale can run on."""
+        s = 1
+        while min(min(hw) for hw in self.logit_sizes(s, s)) < 1:
+            s += 1
+        return s
+
+    def forward(self, img):
+        if img.ndim != 4 or img.shape[1] != 3:
+            raise ValueError(f"{type(self).__name__} expects N x 3 x H x W, got {tuple(img.shape)}")
+        h, w = img.shape[-2:]
+        if min(min(hw) for hw in self.logit_sizes(h, w)) < 1:
+            raise ValueError(f"{type(self).__name__} with {self.num_d} scales needs inputs of at least "
+                             f"{self.min_input_size()} px, got {h}x{w}")
+        x = img * 2.0 - 1.0
+        outs = []
+        for i, d in enumerate(self.scales):
+            if i:
+                x = resize(x, (x.shape[-2] // 2, x.shape[-1] // 2), "bicubic")
+            outs.append(d(x))
+        return outs
