@@ -266,3 +266,15 @@ def test_unpaired_real_lr_faces_come_with_every_sample(face_folder, tmp_path):
     tr = make_trainer(cfg)
     b = tr.sampler.next_batch()
     assert b["real_lr"].shape == (4, 3, 8, 8) and b["lr"].shape == (4, 3, 8, 8)
+
+
+def test_sr_recipe_hands_the_network_the_inputs_it_names(face_folder, tmp_path):
+    """A teacher trains with its parsing map (model.inputs), and a missing key is a one-line error."""
+    cfg = make_cfg(face_folder, tmp_path / "t", steps=3, model={"name": "toy-teacher", "inputs": ["parsing"]})
+    cfg["data"]["train"]["priors"] = {"parsing": str(parsing_file(tmp_path))}
+    tr = make_trainer(cfg)
+    tr.fit()
+    assert tr.history[-1]["loss"] == tr.history[-1]["loss"]
+    cfg = make_cfg(face_folder, tmp_path / "t2", steps=1, model={"name": "toy-teacher", "inputs": ["parsing"]})
+    with pytest.raises(ConfigError, match="model.inputs names 'parsing'"):
+        make_trainer(cfg).fit()

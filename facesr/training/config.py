@@ -49,7 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "auto",
     "output_dir": "runs",
-    "model": {"name": None, "settings": {}, "init": None},  # init: a .safetensors file to start from
+    # init: a .safetensors file to start from; inputs: sample keys handed to the network after the LR face
+    # (a teacher's parsing map: inputs: [parsing])
+    "model": {"name": None, "settings": {}, "init": None, "inputs": []},
     "data": {"train": copy.deepcopy(_DATASET), "val": copy.deepcopy(_DATASET)},
     "train": {
         "batch_size": 16,

@@ -374,9 +374,19 @@ class Trainer:
     def eval_model(self):
         return self.ema.module if self.ema is not None else self.model
 
+    def net_inputs(self, batch: dict) -> list:
+        """What the main network is called with: the LR face, then the sample keys ``model.inputs`` names."""
+        out = [batch["lr"]]
+        for k in self.cfg["model"]["inputs"]:
+            if k not in batch:
+                raise ConfigError(f"model.inputs names {k!r}, but samples hold only {', '.join(sorted(batch))} "
+                                  f"(see data.train.priors)")
+            out.append(batch[k])
+        return out
+
     def val_forward(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(prediction, target) that validation scores, both N x 3 x H x W in [0, 1]."""
-        return model(batch["lr"]), batch["hr"]
+        return model(*self.net_inputs(batch)), batch["hr"]
 
     @torch.no_grad()
     def validate(self, max_images: int | None = None) -> dict:

@@ -51,7 +51,7 @@ class DistillRecipe(SRRecipe):
 
     def compute_losses(self, mb: dict) -> dict:
         d = self.cfg["distill"]
-        sr, feats = self.net(mb["lr"], return_features=True)
+        sr, feats = self.net(*self.net_inputs(mb), return_features=True)
         terms = self.image_losses(sr, mb["hr"])
         wf, wo = weight_at(d["feature_weight"], self.epoch), weight_at(d["output_weight"], self.epoch)
         if wf or wo:

@@ -80,7 +80,7 @@ class GANRecipe(SRRecipe):
     # ------------------------------------------------------------------ the step
     def generate(self, mb: dict):
         """The generator's output for a micro-batch, and its target."""
-        return self.net(mb["lr"]), mb["hr"]
+        return self.net(*self.net_inputs(mb)), mb["hr"]
 
     def discriminate(self, img, mb: dict):
         """The discriminator's output for an image batch (recipes with stages pass them here)."""

@@ -141,7 +141,7 @@ class ProgressiveRecipe(GANRecipe):
 
     def generate(self, mb: dict):
         i, a = self.stage
-        return self.net(mb["lr"], stage=i, alpha=a), self.target(mb, self.stages[i]["size"])
+        return self.net(*self.net_inputs(mb), stage=i, alpha=a), self.target(mb, self.stages[i]["size"])
 
     def discriminate(self, img, mb: dict):
         i, a = self.stage
@@ -174,7 +174,7 @@ class ProgressiveRecipe(GANRecipe):
 
     def val_forward(self, model, batch: dict):
         i, a = stage_at(self.stages, max(0, self.step - 1))  # the stage of the last step trained
-        return model(batch["lr"], stage=i, alpha=a), self.target(batch, self.stages[i]["size"])
+        return model(*self.net_inputs(batch), stage=i, alpha=a), self.target(batch, self.stages[i]["size"])
 
     def training_step(self, batch: dict) -> dict[str, float]:
         logs = super().training_step(batch)

@@ -42,7 +42,7 @@ class SRRecipe(Trainer):
         return {k: m(sr.float(), hr.float()) * w for k, (m, w) in self.losses.items() if w}
 
     def compute_losses(self, mb: dict) -> dict:
-        return self.image_losses(self.net(mb["lr"]), mb["hr"])
+        return self.image_losses(self.net(*self.net_inputs(mb)), mb["hr"])
 
     def training_step(self, batch: dict) -> dict[str, float]:
         micro = self.micro_batches(batch)
