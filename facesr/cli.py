@@ -181,7 +181,7 @@ def cmd_train(args) -> int:
 def cmd_data(args) -> int:
     from .registry import get_preset
     from .training.config import load_config
-    from .training.trainer import hr_array
+    from .data.sources import hr_array
 
     cfg = load_config(args.config, args.overrides)
     hr_size = get_preset(cfg["model"]["name"]).hr_size

@@ -121,7 +121,7 @@ def build(name: str, **overrides):
     settings = {**p.settings, **overrides}
     model = build_arch(p.arch, settings)
     model.facesr_meta = {"preset": p.name, "arch": p.arch, "settings": settings,
-                         "lr_size": model.lr_size, "hr_size": model.hr_size}
+                         "lr_size": getattr(model, "lr_size", None), "hr_size": getattr(model, "hr_size", None)}
     return model
 
 

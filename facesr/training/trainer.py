@@ -96,13 +96,6 @@ def load_frozen(path, device) -> torch.nn.Module:
     return net
 
 
-def hr_array(dcfg: dict, hr_size: int, progress: bool = True):
-    """Deprecated location; HR loading lives in :func:`facesr.data.sources.hr_array`."""
-    from ..data.sources import hr_array as _hr_array
-
-    return _hr_array(dcfg, hr_size, progress)
-
-
 class Trainer:
     """The loop. Recipes subclass it (see the module docstring); use :func:`make_trainer` to build one."""
 
