@@ -60,6 +60,31 @@ def register_arch(name: str):
     return deco
 
 
+def register_lazy_arch(name: str, target: str) -> None:
+    """Register architecture ``name`` as the class (or function) ``target`` = ``"package.module:Name"``,
+    imported only when a network is built, so that registering it costs no torch import."""
+    mod, _, attr = target.partition(":")
+
+    def build(**settings):
+        return getattr(importlib.import_module(mod), attr)(**settings)
+
+    build.__doc__ = f"Build {target} (architecture {name!r})."
+    register_arch(name)(build)
+
+
+def lazy_exports(module: str, names) -> Callable[[str], Any]:
+    """A module-level ``__getattr__`` that loads ``names`` from ``module`` on first access (a model
+    package exposes its network classes without importing torch when it registers its presets)."""
+    names = frozenset(names)
+
+    def __getattr__(attr: str):
+        if attr in names:
+            return getattr(importlib.import_module(module), attr)
+        raise AttributeError(f"module {module.rsplit('.', 1)[0]!r} has no attribute {attr!r}")
+
+    return __getattr__
+
+
 def register_preset(preset: Preset) -> Preset:
     if preset.name in _PRESETS:
         raise ValueError(f"preset {preset.name!r} registered twice")

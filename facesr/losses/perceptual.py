@@ -335,6 +335,16 @@ class _VGGLoss(LossModule):
             fh = self._net(hr)
         return fs, fh
 
+    def _weighted_sum(self, sr: torch.Tensor, hr: torch.Tensor, crit) -> torch.Tensor:
+        """``sum_l w_l * crit(phi_l(sr), phi_l(hr))`` over the configured layers (zero when the term is off)."""
+        if self._net is None:
+            return self._off(sr)
+        fs, fh = self._features(sr, hr)
+        total = 0.0
+        for w, n in zip(self.layer_weights, self.layers):
+            total = total + w * crit(fs[n], fh[n])
+        return total
+
     def _off(self, sr: torch.Tensor) -> torch.Tensor:
         return sr.sum() * 0.0
 
@@ -364,13 +374,7 @@ class PerceptualLoss(_VGGLoss):
         self._crit = F.l1_loss if crit == "l1" else F.mse_loss
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        if self._net is None:
-            return self._off(sr)
-        fs, fh = self._features(sr, hr)
-        total = 0.0
-        for w, n in zip(self.layer_weights, self.layers):
-            total = total + w * self._crit(fs[n].float(), fh[n].float())
-        return total
+        return self._weighted_sum(sr, hr, lambda a, b: self._crit(a.float(), b.float()))
 
 
 def gram_matrix(f: torch.Tensor) -> torch.Tensor:
@@ -393,10 +397,4 @@ class GramLoss(_VGGLoss):
         super().__init__(preset, arch, layers, layer_weights, normalize, weights, fallback, fallback_seed, {})
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        if self._net is None:
-            return self._off(sr)
-        fs, fh = self._features(sr, hr)
-        total = 0.0
-        for w, n in zip(self.layer_weights, self.layers):
-            total = total + w * F.mse_loss(gram_matrix(fs[n]), gram_matrix(fh[n]))
-        return total
+        return self._weighted_sum(sr, hr, lambda a, b: F.mse_loss(gram_matrix(a), gram_matrix(b)))

@@ -15,7 +15,7 @@ loaded from :mod:`facesr.models.pfsr.arch` on first attribute access.
 """
 from __future__ import annotations
 
-from ...registry import Preset, register_arch, register_preset
+from ...registry import Preset, lazy_exports, register_lazy_arch, register_preset
 
 PFSR_PAPER = ("Kim et al., Progressive Face Super-Resolution via Attention to Facial Landmark, BMVC 2019")
 
@@ -23,33 +23,12 @@ _LAZY = ("EqualConv2d", "PFSRResBlock", "PFSRGenerator", "PFSRDiscriminator", "D
 __all__ = ["PFSR_PAPER", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        from . import arch
-
-        return getattr(arch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__ + ".arch", _LAZY)
 
 
-@register_arch("pfsr")
-def _pfsr(**kw):
-    from .arch import PFSRGenerator
-
-    return PFSRGenerator(**kw)
-
-
-@register_arch("pfsr-d")
-def _pfsr_d(**kw):
-    from .arch import PFSRDiscriminator
-
-    return PFSRDiscriminator(**kw)
-
-
-@register_arch("fan-distilled")
-def _fan_distilled(**kw):
-    from .arch import DistilledFAN
-
-    return DistilledFAN(**kw)
+register_lazy_arch("pfsr", __name__ + ".arch:PFSRGenerator")
+register_lazy_arch("pfsr-d", __name__ + ".arch:PFSRDiscriminator")
+register_lazy_arch("fan-distilled", __name__ + ".arch:DistilledFAN")
 
 
 # PFSR's test inputs must be made like its training data (bilinear cascade), so the preset's degradation

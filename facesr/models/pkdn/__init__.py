@@ -11,7 +11,7 @@ the classes are loaded from :mod:`facesr.models.pkdn.arch` on first attribute ac
 """
 from __future__ import annotations
 
-from ...registry import Preset, register_arch, register_preset
+from ...registry import Preset, lazy_exports, register_lazy_arch, register_preset
 
 KDFSR_PAPER = ("Wang, Jiang, Zhong, Liu, Propagating Facial Prior Knowledge for Multitask Learning in Face "
                "Super-Resolution (KDFSRNet), IEEE TCSVT 2022")
@@ -22,26 +22,11 @@ _LAZY = ("KDFSRNet", "PKDN", "RCAB", "RCAG", "ParsingFusionBlock", "FeatureFusio
 __all__ = ["KDFSR_PAPER", "PKDN_PAPER", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        from . import arch
-
-        return getattr(arch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__ + ".arch", _LAZY)
 
 
-@register_arch("kdfsrnet")
-def _kdfsrnet(**kw):
-    from .arch import KDFSRNet
-
-    return KDFSRNet(**kw)
-
-
-@register_arch("pkdn")
-def _pkdn(**kw):
-    from .arch import PKDN
-
-    return PKDN(**kw)
+register_lazy_arch("kdfsrnet", __name__ + ".arch:KDFSRNet")
+register_lazy_arch("pkdn", __name__ + ".arch:PKDN")
 
 
 # LR synthesis bicubic 16 -> 128; crop "lfw": the bundled configs train on LFW (centre 136 of 250 px)

@@ -8,7 +8,7 @@ SPARNet`` works.
 """
 from __future__ import annotations
 
-from ...registry import Preset, register_alias, register_arch, register_preset
+from ...registry import Preset, register_alias, lazy_exports, register_lazy_arch, register_preset
 
 SPARNET_PAPER = "Chen et al., Learning Spatial Attention for Face Super-Resolution, TIP 2020"
 
@@ -17,33 +17,12 @@ _LAZY = ("HourGlassAttention", "FaceAttentionUnit", "SPARNetBody", "SPARNet", "S
 __all__ = ["SPARNET_PAPER", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        from . import arch
-
-        return getattr(arch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__ + ".arch", _LAZY)
 
 
-@register_arch("sparnet")
-def _sparnet(**kw):
-    from .arch import SPARNet
-
-    return SPARNet(**kw)
-
-
-@register_arch("sparnethd")
-def _sparnethd(**kw):
-    from .arch import SPARNetHD
-
-    return SPARNetHD(**kw)
-
-
-@register_arch("sparnethd-d")
-def _sparnethd_d(**kw):
-    from .arch import SPARNetHDDiscriminator
-
-    return SPARNetHDDiscriminator(**kw)
+register_lazy_arch("sparnet", __name__ + ".arch:SPARNet")
+register_lazy_arch("sparnethd", __name__ + ".arch:SPARNetHD")
+register_lazy_arch("sparnethd-d", __name__ + ".arch:SPARNetHDDiscriminator")
 
 
 _sr8 = dict(lr_size=16, hr_size=128, degradation={"kind": "bicubic"}, paper=SPARNET_PAPER)
