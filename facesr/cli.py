@@ -53,9 +53,10 @@ def cmd_models(args) -> int:
         rows.append((p.name + (f" ({al})" if al else ""), p.arch, f"{p.lr_size}->{p.hr_size}", shipped, params,
                      p.description))
     w0 = max(len(r[0]) for r in rows)
-    print(f"{'name':<{w0}}  {'arch':<10} {'size':<9} {'weights':<7} {'params' if args.params else '':<11} description")
+    w1 = max(len(r[1]) for r in rows)
+    print(f"{'name':<{w0}}  {'arch':<{w1}} {'size':<9} {'weights':<7} {'params' if args.params else '':<11} description")
     for r in rows:
-        print(f"{r[0]:<{w0}}  {r[1]:<10} {r[2]:<9} {r[3]:<7} {r[4]:<11} {r[5]}")
+        print(f"{r[0]:<{w0}}  {r[1]:<{w1}} {r[2]:<9} {r[3]:<7} {r[4]:<11} {r[5]}")
     return 0
 
 
