@@ -635,7 +635,7 @@ class Trainer:
 
 
 def _aligned_array(path, n: int, what: str) -> np.ndarray:
-    """A .npy array whose first axis matches the HR faces of its split."""
+    """A .npy array with one row per HR face of its split, in the order they are loaded."""
     p = Path(str(path))
     if not p.is_file():
         raise ConfigError(f"data {what}: file not found: {p}")
@@ -643,9 +643,10 @@ def _aligned_array(path, n: int, what: str) -> np.ndarray:
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
     except ValueError as e:
         raise ConfigError(f"data {what}: {p} is not a .npy array ({e})") from None
-    if len(arr) < n:
-        raise ConfigError(f"data {what}: {p} has {len(arr)} rows for {n} HR faces")
-    return arr[:n]
+    if len(arr) != n:  # never guess an alignment: a subset (max_images) needs its own file
+        raise ConfigError(f"data {what}: {p} has {len(arr)} rows for {n} HR faces (row i must belong to HR face "
+                          f"i as loaded, after the split and max_images)")
+    return arr
 
 
 def make_trainer(cfg: dict, resume: bool = False, progress: bool | None = None) -> Trainer:
