@@ -1,30 +1,42 @@
 # Two commands on a fresh machine, each doing its own set-up:
-#   make demo   super-resolve the bundled sample face with the shipped default model
-#   make test   run the test suite
+#   make demo   enhance the bundled photo and super-resolve the bundled face with the shipped default model
+#   make test   run the test suite (what CI runs: .ci/run)
+# Both install into .venv; `. .venv/bin/activate` (or .venv/bin/facesr) puts the `facesr` command on PATH.
 PY ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
-STAMP = $(VENV)/.facesr-installed
+TORCH = $(VENV)/.torch-installed
+DEMO = $(VENV)/.facesr-demo
+TEST = $(VENV)/.facesr-test
 
 .PHONY: demo test test-all setup clean
 
-$(STAMP): pyproject.toml
+# torch first, pinned: this takes the local CPU wheel instead of a multi-GB CUDA build
+$(TORCH):
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# torch first, pinned: this takes the local CPU wheel instead of a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
+	touch $(TORCH)
+
+# the demo needs the package and face detection only
+$(DEMO): pyproject.toml $(TORCH)
+	$(BIN)/pip install -q -e '.[faces]'
+	touch $(DEMO)
+
+# the tests exercise every optional part
+$(TEST): pyproject.toml $(TORCH)
 	$(BIN)/pip install -q -e '.[all]'
-	touch $(STAMP)
+	touch $(TEST)
 
-setup: $(STAMP)
+setup: $(TEST)
 
-demo: $(STAMP)
+demo: $(DEMO)
 	$(BIN)/facesr demo -o demo_out
 
-test: $(STAMP)
+test: $(TEST)
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP)
+test-all: $(TEST)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 clean:

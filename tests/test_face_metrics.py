@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from facesr.evaluation.face_metrics import auc, cosine_similarity, frechet_distance, nme
+from facesr.metrics.face import auc, cosine_similarity, frechet_distance, nme
 
 
 def test_nme_known_answer():

@@ -134,7 +134,7 @@ def run_benchmark(models: Sequence[str], data_dirs: Sequence[str], out_dir, prot
             print(f"{test.name}: {len(test.hr)} faces", flush=True)
         res = run_eval(nets, test, [protocol], progress=progress)
         if face and not face_off:
-            from .face_metrics import face_metrics
+            from ..metrics.face import face_metrics
 
             hr_cache: dict = {}
             for r in res:

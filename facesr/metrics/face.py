@@ -9,14 +9,13 @@
   and HR; we use dlib's ResNet face descriptor (128-d).
 * **Fréchet identity distance** (FID-like, *not* FID): the Fréchet distance between Gaussians fitted to
   the identity embeddings of SR and of HR faces. Named ``fid_dlib`` so it is never mistaken for FID.
-* **LPIPS / FID**: the standard implementations need weights that cannot be downloaded here; see
-  :func:`lpips_metric` and :func:`fid_metric`, which load them when present and say what is missing.
+* **LPIPS / FID** are not offered: their standard implementations need ImageNet weights (and
+  torchvision) that no registry package ships; ``fid_dlib`` is the offline stand-in.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import MissingDependencyError
 
 
 def nme(pred: np.ndarray, ref: np.ndarray) -> float:
@@ -103,31 +102,3 @@ def face_metrics(srs, hrs, cache: dict | None = None) -> dict:
     if len(e_srs) > 2:
         out["fid_dlib"] = frechet_distance(np.stack(e_srs), np.stack(e_hrs))
     return out
-
-
-def lpips_metric(net: str = "alex"):
-    """The standard LPIPS (Zhang et al.) through the ``lpips`` package, when it and its backbone weights
-    are installed (the package needs torchvision and downloads ImageNet weights on first use)."""
-    try:
-        import lpips  # noqa: F401
-    except Exception as e:  # ImportError, or torchvision missing inside it
-        raise MissingDependencyError(
-            f"LPIPS needs the lpips package with torchvision and its {net} ImageNet weights in the torch hub "
-            f"cache (pip install 'facesr[lpips]' torchvision; no download is possible offline): {e}") from None
-    try:
-        return lpips.LPIPS(net=net, verbose=False)
-    except Exception as e:
-        raise MissingDependencyError(f"LPIPS weights could not be loaded (they download on first use): "
-                                     f"{str(e).splitlines()[0]}") from None
-
-
-def fid_metric():
-    """Standard FID needs the Inception-v3 FID weights (pt_inception-2015-12-05), which no registry
-    package ships; see README. Raises with what to install."""
-    try:
-        from pytorch_fid.inception import InceptionV3  # noqa: F401
-    except Exception:
-        raise MissingDependencyError("FID needs pytorch-fid and its Inception weights in the torch hub cache "
-                                     "(pip install pytorch-fid; weights download on first use, impossible "
-                                     "offline); fid_dlib is the offline substitute") from None
-    return InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
