@@ -88,7 +88,7 @@ def test_aoti_static_batch_winograd_package(tmp_path):
 
 
 def test_aoti_without_a_compiler_is_a_clear_error(monkeypatch, tmp_path, capsys):
-    from facesr.inference.export_cli import add_export_parser
+    from facesr.cli.export import add_export_parser
     from facesr.inference.runtime import inference_model
 
     monkeypatch.delenv("CXX", raising=False)
@@ -107,7 +107,7 @@ def test_aoti_without_a_compiler_is_a_clear_error(monkeypatch, tmp_path, capsys)
 
 
 def test_export_cli_option_checks(tmp_path, capsys):
-    from facesr.inference.export_cli import add_export_parser
+    from facesr.cli.export import add_export_parser
 
     ap = argparse.ArgumentParser(prog="facesr")
     add_export_parser(ap.add_subparsers(dest="cmd"))

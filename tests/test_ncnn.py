@@ -82,7 +82,7 @@ def test_ncnn_cache_is_reused_and_keyed_by_weights(converted, monkeypatch):
 
 def test_export_cli_writes_checked_ncnn_files(tmp_path, capsys, monkeypatch):
     """``facesr export -o X.param`` writes X.param, X.bin and X.facesr.json and reports the check."""
-    from facesr.inference import export_cli
+    from facesr.cli import export as export_cli
 
     model = _perturb(SPARNet(**SMALL))
     monkeypatch.setattr(export_cli, "_model", lambda args: model)

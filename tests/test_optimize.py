@@ -244,7 +244,7 @@ def test_onnx_export_sparnethd_structure(tmp_path):
 def test_export_cli(tmp_path, monkeypatch, capsys):
     import argparse
 
-    from facesr.inference.export_cli import add_export_parser
+    from facesr.cli.export import add_export_parser
 
     ap = argparse.ArgumentParser(prog="facesr")
     add_export_parser(ap.add_subparsers(dest="cmd"))
@@ -253,7 +253,7 @@ def test_export_cli(tmp_path, monkeypatch, capsys):
     out = tmp_path / "tiny.onnx"
     args = ap.parse_args(["export", "-m", "sparnet", "-o", str(out), "--random-weights"])
     assert args.fn(args) == 0 and out.is_file()
-    from facesr.inference.export_cli import _model
+    from facesr.cli.export import _model
 
     with torch.inference_mode():  # random weights whose outputs vary, so the check compares something
         assert float(_model(args)(_lr()).std()) > 0.05

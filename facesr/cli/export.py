@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import FacesrError
 
-__all__ = ["add_export_parser", "cmd_export"]
+__all__ = ["add_parser", "add_export_parser", "cmd_export", "run"]
 
 
 def add_export_parser(subparsers):
@@ -51,6 +51,9 @@ def add_export_parser(subparsers):
     return p
 
 
+add_parser = add_export_parser
+
+
 def _model(args):
     import facesr
 
@@ -64,7 +67,7 @@ def _model(args):
 
 
 def _export_aoti(args, out: Path) -> int:
-    from .aoti import aoti_unavailable_reason, compile_aoti
+    from ..inference.aoti import aoti_unavailable_reason, compile_aoti
 
     if args.plain:
         raise FacesrError("--plain applies to ONNX export; .pt2 packages are always compiled from the optimised graph")
@@ -82,7 +85,7 @@ def _export_aoti(args, out: Path) -> int:
 
 
 def _export_ncnn(args, out: Path) -> int:
-    from .ncnn_backend import export_ncnn
+    from ..inference.ncnn_backend import export_ncnn
 
     for flag, given in (("--plain", args.plain), ("--static-batch", args.static_batch is not None)):
         if given:
@@ -117,7 +120,7 @@ def _report_check(res: dict, what: str) -> int:
 def cmd_export(args) -> int:
     """Handler of ``facesr export``: 0 on success, 2 (one line on stderr) on a user error or a failed check."""
     try:
-        from .export import export_onnx
+        from ..inference.export import export_onnx
 
         out = Path(args.output)
         if out.suffix.lower() not in (".onnx", ".pt2", ".param"):
@@ -143,3 +146,6 @@ def cmd_export(args) -> int:
     except FacesrError as e:
         print(f"facesr: error: {e}", file=sys.stderr)
         return 2
+
+
+run = cmd_export

@@ -1,0 +1,25 @@
+"""``facesr data -c CONFIG [key=value ...]``: build the decoded HR caches a config's data sections use."""
+from __future__ import annotations
+
+
+def add_parser(sub):
+    p = sub.add_parser("data", help="build the decoded data caches a config uses")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(fn=run)
+    return p
+
+
+def run(args) -> int:
+    from ..data.sources import hr_array
+    from ..registry import get_preset
+    from ..training.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    hr_size = get_preset(cfg["model"]["name"]).hr_size
+    for part in ("train", "val"):
+        d = cfg["data"][part]
+        if d.get("root") or d.get("cache"):
+            arr = hr_array(d, hr_size, progress=True)
+            print(f"{part}: {len(arr)} faces of {arr.shape[1]}x{arr.shape[2]} -> {d.get('cache') or '(no cache)'}")
+    return 0
