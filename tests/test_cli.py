@@ -63,3 +63,67 @@ def test_eval_bicubic_on_helen(tmp_path, tiny_model, capsys):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1] == "PIL bicubic 128->16"
     assert cells[2] == "23.65" and cells[3] == "0.6620"  # the notes' bicubic baseline (Y, rounded, no crop)
+
+
+def _run_python(code: str) -> str:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_help_and_models_import_no_torch():
+    out = _run_python(
+        "import sys, contextlib, io\n"
+        "from facesr.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as f:\n"
+        "    try:\n"
+        "        main(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    assert main(['models']) == 0\n"
+        "assert 'sparnet-tiny' in f.getvalue() and 'enhance' in f.getvalue()\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n")
+    assert out.strip() == "[]"
+
+
+def test_param_counts_on_meta_equal_real_builds():
+    from facesr.cli.models import count_params
+
+    for name in ("sparnet-tiny", "sparnethd"):
+        real = sum(p.numel() for p in facesr.build(name).parameters())
+        assert count_params(name) == real
+    assert count_params("sparnethd") == 85_793_412
+
+
+def test_models_params_column(capsys):
+    assert main(["models", "--params"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert " 3,618,865 " in rows["sparnet-tiny"] and " 85,793,412 " in rows["sparnethd"]
+
+
+def test_train_imports_no_inference_or_backend_modules(tmp_path, face_folder):
+    import yaml
+
+    cfg = {"name": "t", "output_dir": str(tmp_path / "runs"), "seed": 1,
+           "model": {"name": "sparnet", "settings": TINY_SPARNET},
+           "data": {"train": {"root": str(face_folder)}, "val": {"root": str(face_folder)}},
+           "train": {"batch_size": 2, "steps": 2},
+           "log": {"every": 1, "val_every": 2, "ckpt_every": 2, "progress": False, "tensorboard": False}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    out = _run_python(
+        "import sys\n"
+        "from facesr.cli import main\n"
+        f"assert main(['train', '-c', {str(tmp_path / 'c.yaml')!r}, '-q']) == 0\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('facesr.inference', 'facesr.deploy.', "
+        "'facesr.enhance'))))\n")
+    assert out.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "runs" / "t" / "checkpoints" / "last").is_dir()
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    assert main(["sr", "-i", str(tmp_path / "missing"), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("facesr: error: ") and err.count("\n") == 1

@@ -48,7 +48,7 @@ def pos_int(s: str) -> int:
 
 def add_backend_argument(p: argparse.ArgumentParser) -> None:
     """Add ``--backend`` (one of the inference back-end names, default ``auto``) to ``p``."""
-    from ..inference import BACKENDS
+    from ..deploy import BACKENDS
 
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="how the model runs: torch (optimised PyTorch; = auto), onnxruntime (ONNX Runtime, CPU; "

@@ -39,7 +39,7 @@ def out_path(src: Path, in_root: Path | None, out: Path, ext: str | None) -> Pat
 def run(args) -> int:
     from ..data.io import list_images, read_image, write_image
     from ..data.resize import pil_resize
-    from ..inference.runtime import inference_model
+    from ..deploy import inference_model
     from ..inference.sr import resolve_model, super_resolve, to_lr
     from ..inference.visual import comparison_grid
 
