@@ -14,16 +14,16 @@ __all__ = ["build", "load", "list_models", "super_resolve", "enhance", "__versio
 
 def build(name: str, **overrides):
     """Untrained ``torch.nn.Module`` of a registry name (see ``facesr models``)."""
-    from .registry import build as _build
+    from . import registry
 
-    return _build(name, **overrides)
+    return registry.build(name, **overrides)
 
 
 def load(name_or_path="default", device: str = "cpu"):
     """A registry model with its shipped weights, or a facesr ``.safetensors`` model file, in eval mode."""
-    from .registry import load as _load
+    from . import registry
 
-    return _load(name_or_path, device=device)
+    return registry.load(name_or_path, device=device)
 
 
 def list_models():
@@ -35,16 +35,20 @@ def list_models():
 
 def super_resolve(images, model="default", device: str = "cpu", batch_size: int = 16):
     """Super-resolve face crops (uint8 HxWx3 arrays); see :func:`facesr.inference.sr.super_resolve`."""
-    from .inference.sr import super_resolve as _sr
+    from .inference import sr
 
-    return _sr(images, model=model, device=device, batch_size=batch_size)
+    return sr.super_resolve(images, model=model, device=device, batch_size=batch_size)
 
 
 def enhance(image, model="default", **kwargs):
-    """Super-resolve every face in a photo and paste it back; see :func:`facesr.inference.enhance.enhance`.
+    """Super-resolve every face in a photo and paste it back: a :class:`facesr.enhance.FaceEnhancer` built
+    for this call (options: :func:`facesr.enhance.enhancer.enhance`); returns an ``EnhanceResult``.
 
     >>> result = facesr.enhance(photo_uint8, upscale=2)   # result.final, result.restored_faces, result.boxes
-    """
-    from .inference.enhance import enhance as _enhance
 
-    return _enhance(image, model=model, **kwargs)
+    Once :mod:`facesr.enhance` (the package) is imported, ``facesr.enhance`` is that package, which is
+    callable with the same arguments.
+    """
+    from .enhance.enhancer import enhance as enhance_photo
+
+    return enhance_photo(image, model=model, **kwargs)

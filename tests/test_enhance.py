@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facesr.inference.align import (
+from facesr.enhance.align import (
     CROP_SPECS,
     apply_affine,
     calibrate_landmark_square,
@@ -21,7 +21,7 @@ from facesr.inference.align import (
     five_points,
     invert_affine,
 )
-from facesr.inference.paste import feather_mask, paste_faces, upscale_background
+from facesr.enhance.paste import feather_mask, paste_faces, upscale_background
 
 TINY = {"channels": [4, 8, 8, 8], "res_depth": 1, "hg_mid": 4}
 
@@ -165,7 +165,7 @@ def test_paste_leaves_background_far_from_faces():
 
 # ------------------------------------------------------------------ face-size policy (no dlib)
 def test_face_modes_thresholds():
-    from facesr.inference.enhance import face_modes
+    from facesr.enhance import face_modes
 
     net = argparse.Namespace(lr_size=16, hr_size=128)
     assert face_modes([8, 16.4, 16.6, 40, 63.4, 63.6, 400], net) == \
@@ -177,7 +177,7 @@ def test_face_modes_thresholds():
 
 def test_fuse_detail_keeps_the_photo_band():
     from facesr.data.resize import pil_resize
-    from facesr.inference.paste import fuse_detail
+    from facesr.enhance.paste import fuse_detail
 
     rng = np.random.default_rng(0)
     photo = pil_resize(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), 128, "bicubic")  # a 32 px face
@@ -202,7 +202,7 @@ def test_fusion_beats_bicubic_and_the_model_alone():
     """The shipped model on the bundled sample face shown at 24 px: fused > bicubic > model fed 16 px."""
     from facesr.data.io import read_image
     from facesr.data.resize import pil_resize
-    from facesr.inference.paste import fuse_detail
+    from facesr.enhance.paste import fuse_detail
     from facesr.inference.sr import super_resolve
     from facesr.registry import ASSETS
 
@@ -221,7 +221,7 @@ def test_fusion_beats_bicubic_and_the_model_alone():
 # ------------------------------------------------------------------ enhance() with dlib
 @needs_dlib
 def test_enhance_astronaut_one_face(astronaut, tiny_model):
-    from facesr.inference.enhance import enhance
+    from facesr.enhance import enhance
 
     r = enhance(astronaut, model=tiny_model)  # defaults: HOG, one upsampling, threshold 0
     assert r.num_faces == 1
@@ -252,7 +252,7 @@ def test_enhance_astronaut_one_face(astronaut, tiny_model):
 
 @needs_dlib
 def test_enhance_thread_safe(astronaut, tiny_model):
-    from facesr.inference.enhance import enhance
+    from facesr.enhance import enhance
 
     ref = enhance(astronaut, model=tiny_model, det_upsample=0).final
     outs = [None, None]
@@ -270,18 +270,9 @@ def test_enhance_thread_safe(astronaut, tiny_model):
 
 # ------------------------------------------------------------------ the CLI on every bad-input kind
 def _run_cli(argv):
-    from facesr import cli
+    from facesr.cli import main
 
-    ap = cli.build_parser()
-    sub = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
-    if "enhance" in sub.choices:
-        return cli.main(["enhance", *argv])
-    from facesr.inference.enhance_cli import add_enhance_parser
-
-    ap = argparse.ArgumentParser(prog="facesr")
-    add_enhance_parser(ap.add_subparsers(dest="cmd"))
-    args = ap.parse_args(["enhance", *argv])
-    return args.fn(args)
+    return main(["enhance", *argv])
 
 
 @pytest.fixture(scope="module")
@@ -322,14 +313,15 @@ def _complete(path: Path, size=None):
 
 @needs_dlib
 def test_cli_bad_inputs(bad_inputs, tmp_path, tiny_model, capsys, monkeypatch):
-    import facesr.inference.enhance as enh
+    from facesr.checkpoint import save_model
 
-    # the CLI loads models by name: serve the tiny untrained SPARNet under a test name
-    monkeypatch.setitem(enh._MODELS, ("tiny-test", "cpu", "auto"), tiny_model)
+    # the CLI loads models by name or file: the tiny untrained SPARNet as a model file
+    model_file = tmp_path / "tiny-test.safetensors"
+    save_model(tiny_model, model_file, tiny_model.facesr_meta)
     out = tmp_path / "out"
     # --det-threshold 0.3: at 0, dlib also reports the astronaut's mission patch here (score ~0.13);
     # --no-fusion: these faces are ~140 px and would be kept as they are, this way the model runs on each
-    argv = ["-i", str(bad_inputs), "-o", str(out), "-m", "tiny-test", "--det-upsample", "0",
+    argv = ["-i", str(bad_inputs), "-o", str(out), "-m", str(model_file), "--det-upsample", "0",
             "--det-threshold", "0.3", "-s", "2", "--no-fusion"]
     rc = _run_cli(argv)
     cap = capsys.readouterr()
@@ -364,7 +356,7 @@ def test_cli_bad_inputs(bad_inputs, tmp_path, tiny_model, capsys, monkeypatch):
     clean = tmp_path / "clean"
     clean.mkdir()
     (clean / "one.png").write_bytes((bad_inputs / "grey.png").read_bytes())
-    rc = _run_cli(["-i", str(clean), "-o", str(tmp_path / "out2"), "-m", "tiny-test", "--det-upsample", "0",
+    rc = _run_cli(["-i", str(clean), "-o", str(tmp_path / "out2"), "-m", str(model_file), "--det-upsample", "0",
                    "--det-threshold", "0.3", "--ext", "jpg", "--suffix", "x"])
     assert rc == 0
     # with the face-size policy on (the default), this ~140 px face is kept as the photo shows it
@@ -381,3 +373,49 @@ def test_missing_dlib_model_message(monkeypatch, tmp_path):
     monkeypatch.setenv(dlib_models.ENV_VAR, str(tmp_path))
     with pytest.raises(ModelNotFoundError, match="shape_predictor_68_face_landmarks.dat not found.*FACESR_DLIB_MODELS"):
         dlib_models.model_path("landmarks68")
+
+
+# ------------------------------------------------------------------ FaceEnhancer
+def test_face_enhancer_aligned_crop_is_the_model_output(tiny_model):
+    import facesr
+    from facesr.enhance import FaceEnhancer
+    from facesr.inference.sr import super_resolve
+
+    crop = np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    r = FaceEnhancer(tiny_model).enhance(crop, aligned=True)
+    assert r.num_faces == 1 and r.modes == ["sr"] and r.final.shape == (128, 128, 3)
+    crop128 = np.asarray(Image.fromarray(crop).resize((128, 128), Image.BICUBIC))
+    assert np.array_equal(r.final, super_resolve([crop128], tiny_model)[0])
+    # facesr.enhance() (the package, called) builds one enhancer for the call: same result
+    assert np.array_equal(facesr.enhance(crop, model=tiny_model, aligned=True).final, r.final)
+    # grey and RGBA arrays are converted (RGBA onto white)
+    rgba = np.dstack([crop, np.zeros(crop.shape[:2], np.uint8)])
+    white = FaceEnhancer(tiny_model).enhance(rgba, aligned=True).cropped_faces[0]
+    assert (white == 255).all()
+
+
+def test_face_enhancer_checks_options_and_holds_its_own_model(tiny_model):
+    from facesr.enhance import FaceEnhancer
+
+    for bad in ({"upscale": 0}, {"upscale": float("nan")}, {"detector": "mtcnn"}, {"batch_size": 0},
+                {"color_match": "hist"}):
+        with pytest.raises(ValueError):
+            FaceEnhancer(tiny_model, **bad)
+    a, b = FaceEnhancer("default"), FaceEnhancer("default")
+    assert a.net is not b.net  # no process-global model cache: each enhancer loads its own
+    assert FaceEnhancer(tiny_model).net is tiny_model  # a module is used as it is (backend "auto")
+    assert FaceEnhancer(tiny_model).crop_spec == CROP_SPECS["fsrnet"]  # the sparnet preset's (CelebA crops)
+    assert FaceEnhancer(tiny_model, crop="lfw").crop_spec == CROP_SPECS["lfw"]
+
+
+@needs_dlib
+def test_face_enhancer_equals_the_function_and_batches_across_photos(astronaut, tiny_model):
+    from facesr.enhance import FaceEnhancer, enhance
+
+    enh = FaceEnhancer(tiny_model, det_upsample=0, fusion=False)
+    one = enh.enhance(astronaut)
+    assert np.array_equal(one.final, enhance(astronaut, model=tiny_model, det_upsample=0, fusion=False).final)
+    plans = [enh.plan(astronaut), enh.plan(astronaut[:, ::-1])]
+    outs = enh.restore(plans)
+    assert [len(o) for o in outs] == [1, 1]
+    assert np.array_equal(enh.paste(plans[0], outs[0]).final, one.final)

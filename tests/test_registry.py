@@ -9,7 +9,7 @@ import pytest
 import facesr
 from facesr import registry
 from facesr.data.degrade import make_degradation
-from facesr.inference.align import CROP_SPECS, apply_affine, crop_transform
+from facesr.enhance.align import CROP_SPECS, apply_affine, crop_transform
 
 PRESETS = [p.name for p in registry.list_presets()]
 

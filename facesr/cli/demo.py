@@ -17,7 +17,7 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..inference.enhance import enhance_paths
+    from ..enhance import enhance_paths
 
     summary = enhance_paths([SAMPLE_PHOTO], Path(args.output) / "enhance", model=args.model, upscale=4,
                             device=args.device, progress=False)

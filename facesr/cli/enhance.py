@@ -10,7 +10,7 @@ from .common import add_backend_argument, nonneg_int, pos_int, positive_float
 
 
 def run(args) -> int:
-    from ..inference.enhance import enhance_paths
+    from ..enhance import enhance_paths
 
     summary = enhance_paths(
         args.input, args.output, model=args.model, upscale=args.upscale, recursive=args.recursive,

@@ -28,9 +28,10 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from .align import _compose, apply_affine, invert_affine, warp_affine
+from .align import apply_affine, compose_affine, invert_affine, warp_affine
 
-__all__ = ["feather_mask", "match_color", "fuse_detail", "upscale_background", "photo_to_output", "paste_faces"]
+__all__ = ["feather_mask", "match_color", "fuse_detail", "upscale_background", "photo_to_output", "paste_faces",
+           "draw_boxes", "output_size"]
 
 
 def _gauss(a: np.ndarray, sigma: float, mode: str = "reflect") -> np.ndarray:
@@ -138,7 +139,7 @@ def paste_faces(background: np.ndarray, faces: Sequence[np.ndarray], affines: Se
                 erode: float = 0.1, blur: float = 0.04) -> np.ndarray:
     """Blend restored ``faces`` into ``background`` (the upscaled photo; not modified, a copy is returned).
 
-    ``affines[i]``: photo -> crop affine of face ``i`` (as from :func:`facesr.inference.align.crop_face`),
+    ``affines[i]``: photo -> crop affine of face ``i`` (as from :func:`facesr.enhance.align.crop_face`),
     for a crop of ``crop_sizes[i]`` pixels (default: the face's own size; a restored face larger than its
     crop, e.g. a 128 px output of a 64 px crop, is scaled accordingly). ``in_hw``: the input photo's
     (height, width). Faces are pasted in order, later ones over earlier ones.
@@ -152,7 +153,7 @@ def paste_faces(background: np.ndarray, faces: Sequence[np.ndarray], affines: Se
         C = crop_sizes[i] if crop_sizes is not None else n
         r = C / n
         F2C = np.array([[r, 0.0, 0.5 * r - 0.5], [0.0, r, 0.5 * r - 0.5]])  # face px -> crop px
-        F2O = _compose(P2O, _compose(invert_affine(M), F2C))  # face px -> output px
+        F2O = compose_affine(P2O, compose_affine(invert_affine(M), F2C))  # face px -> output px
         quad = apply_affine(F2O, np.array([[-0.5, -0.5], [n - 0.5, -0.5], [-0.5, n - 0.5], [n - 0.5, n - 0.5]]))
         x0 = max(int(math.floor(quad[:, 0].min())), 0)
         y0 = max(int(math.floor(quad[:, 1].min())), 0)
@@ -170,3 +171,31 @@ def paste_faces(background: np.ndarray, faces: Sequence[np.ndarray], affines: Se
         blended = np.clip(np.rint(warped * m + region * (1.0 - m)), 0, 255).astype(np.uint8)
         out[y0:y1, x0:x1] = np.where(m > 0, blended, out[y0:y1, x0:x1])
     return out
+
+
+def draw_boxes(img: np.ndarray, boxes, in_hw: tuple[int, int]) -> np.ndarray:
+    """A copy of ``img`` (the output photo) with green rectangles at ``boxes`` (input pixels of a photo
+    of size ``in_hw``)."""
+    from PIL import ImageDraw
+
+    H, W = in_hw
+    sy, sx = img.shape[0] / H, img.shape[1] / W
+    pil = Image.fromarray(img)
+    d = ImageDraw.Draw(pil)
+    w = max(2, round(max(img.shape[:2]) / 400))
+    for b in boxes:
+        d.rectangle([b[0] * sx, b[1] * sy, b[2] * sx - 1, b[3] * sy - 1], outline=(0, 255, 0), width=w)
+    return np.asarray(pil)
+
+
+def output_size(in_hw: tuple[int, int], scale: float, max_pixels: int | None = None) -> tuple[int, int]:
+    """``(width, height)`` of a photo of size ``in_hw`` upscaled by ``scale``; raises
+    :class:`~facesr.errors.FacesrError` when it exceeds ``max_pixels``."""
+    H, W = in_hw
+    ow, oh = max(1, round(W * scale)), max(1, round(H * scale))
+    if max_pixels and ow * oh > max_pixels:
+        from ..errors import FacesrError
+
+        raise FacesrError(f"the output would be {ow}x{oh} px ({ow * oh / 1e6:.0f} MP, limit "
+                          f"{max_pixels / 1e6:.0f} MP); use a smaller upscale")
+    return ow, oh

@@ -2,7 +2,7 @@
 
 Every model preset declares its crop in ``Preset.crop`` (a dict with a ``kind``); :func:`crop_transform`
 turns landmarks + that spec into a 2x3 affine matrix mapping photo pixels to crop pixels, and
-:func:`crop_face` applies it with an antialiased warp. :mod:`facesr.inference.paste` uses the same
+:func:`crop_face` applies it with an antialiased warp. :mod:`facesr.enhance.paste` uses the same
 matrix backwards to put the restored face into the photo.
 
 Coordinates
@@ -61,6 +61,10 @@ from PIL import Image
 
 __all__ = [
     "CROP_SPECS",
+    "resolve_crop_spec",
+    "compose_affine",
+    "crop_side",
+    "crop_spec_for",
     "face_frame",
     "five_points",
     "crop_transform",
@@ -109,7 +113,7 @@ def invert_affine(M: np.ndarray) -> np.ndarray:
     return np.concatenate([A, -(A @ M[:, 2])[:, None]], axis=1)
 
 
-def _compose(M2: np.ndarray, M1: np.ndarray) -> np.ndarray:
+def compose_affine(M2: np.ndarray, M1: np.ndarray) -> np.ndarray:
     """``M2 o M1`` (apply M1 first)."""
     A = M2[:, :2] @ M1[:, :2]
     return np.concatenate([A, (M2[:, :2] @ M1[:, 2] + M2[:, 2])[:, None]], axis=1)
@@ -166,7 +170,8 @@ def face_frame(landmarks, eye_mouth_ratio: float = 1.0, rotate: bool = True) -> 
 
 
 # ------------------------------------------------------------------ crop transforms
-def _spec(spec) -> dict:
+def resolve_crop_spec(spec) -> dict:
+    """A copy of crop spec ``spec``: a :data:`CROP_SPECS` key or a spec dict; ``ValueError`` otherwise."""
     if isinstance(spec, str):
         if spec not in CROP_SPECS:
             raise ValueError(f"unknown crop spec {spec!r}; known: {', '.join(CROP_SPECS)}")
@@ -181,7 +186,7 @@ def crop_transform(landmarks, spec, out_size: int) -> np.ndarray:
 
     ``spec``: a crop dict (see the module docstring) or a key of :data:`CROP_SPECS`.
     """
-    sp = _spec(spec)
+    sp = resolve_crop_spec(spec)
     N = int(out_size)
     kind = sp["kind"]
     if kind == "aligned5":
@@ -331,3 +336,30 @@ def calibrate_aligned5(landmark_sets: Iterable[np.ndarray], crop_size: int) -> d
     """An ``aligned5`` spec whose template is the median five points of given crops (as fractions)."""
     P = np.stack([(five_points(L) + 0.5) / crop_size for L in landmark_sets])
     return {"kind": "aligned5", "template": np.round(np.median(P, axis=0), 4).tolist(), "n": len(P)}
+
+
+def crop_side(M: np.ndarray, n: int) -> float:
+    """Side, in photo pixels, of the square that the affine ``M`` (photo -> ``n`` x ``n`` crop) cuts out."""
+    return n / abs(np.linalg.det(np.asarray(M)[:, :2])) ** 0.5
+
+
+def crop_spec_for(model, crop=None) -> dict:
+    """The crop spec to use for ``model``: ``crop`` (a dict or a :data:`CROP_SPECS` key) if given, else
+    the one the model's ``facesr_meta`` or registry preset declares, else ``CROP_SPECS["lfw"]``.
+    Raises ``ValueError`` for an invalid ``crop``."""
+    if crop is not None:
+        return resolve_crop_spec(crop)
+    meta = getattr(model, "facesr_meta", None) or {}
+    spec = meta.get("crop")
+    if spec is None and meta.get("preset"):
+        from ..errors import FacesrError
+        from ..registry import get_preset
+
+        try:
+            spec = get_preset(str(meta["preset"])).crop
+        except FacesrError:
+            spec = None
+    try:
+        return resolve_crop_spec(spec) if spec is not None else dict(CROP_SPECS["lfw"])
+    except ValueError:
+        return dict(CROP_SPECS["lfw"])
