@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ModelNotFoundError
+from .errors import FacesrError, ModelNotFoundError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -154,16 +154,143 @@ def weights_path(preset: Preset) -> Path | None:
     return ASSETS / preset.weights if preset.weights else None
 
 
+# Settings read from a model file are bounded before anything is built: no architecture setting
+# (channels, sizes, depths, counts) is legitimately above MAX_SETTING_INT, and no settings object holds
+# more than MAX_SETTING_VALUES numbers / strings in all.
+MAX_SETTING_INT = 1 << 20
+MAX_SETTING_VALUES = 1 << 16
+
+
+def _check_settings_bounds(path: Path, settings: dict) -> None:
+    """Refuse absurd settings from a file (``res_depth: 1e12``, a million-entry channel list) with one
+    line, before any network is built: integers beyond ``MAX_SETTING_INT``, non-finite floats, more than
+    ``MAX_SETTING_VALUES`` values in all."""
+    import math
+
+    count = 0
+    stack = [(k, v) for k, v in settings.items()]
+    while stack:
+        key, v = stack.pop()
+        count += 1
+        if count > MAX_SETTING_VALUES:
+            raise ModelNotFoundError(f"{path}: its settings hold more than {MAX_SETTING_VALUES} values; "
+                                     "the file is corrupt")
+        if isinstance(v, dict):
+            stack.extend((key, x) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((key, x) for x in v)
+        elif isinstance(v, bool):
+            continue
+        elif isinstance(v, int) and abs(v) > MAX_SETTING_INT:
+            raise ModelNotFoundError(f"{path}: setting {key!r} has the absurd value {v} (limit "
+                                     f"{MAX_SETTING_INT}); the file is corrupt")
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ModelNotFoundError(f"{path}: setting {key!r} is {v}; the file is corrupt")
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def _meta_build(arch: str, settings: dict, path: Path, max_numel: int, max_tensors: int, max_modules: int):
+    """Build ``arch`` on torch's ``meta`` device (shapes and dtypes, no memory) and abort with
+    :class:`_OverBudget` as soon as it registers more than ``max_numel`` tensor values, ``max_tensors``
+    tensors or ``max_modules`` sub-modules (a corrupt file's settings cannot run the builder away)."""
+    import threading
+
+    import torch
+    from torch.nn.modules import module as M
+
+    me = threading.get_ident()
+    used = {"numel": 0, "tensors": 0, "modules": 0}
+
+    def on_tensor(module, name, t):
+        if t is not None and threading.get_ident() == me:
+            used["numel"] += t.numel()
+            used["tensors"] += 1
+            if used["numel"] > max_numel or used["tensors"] > max_tensors:
+                raise _OverBudget(f"{used['numel']} values in {used['tensors']} tensors")
+
+    def on_module(module, name, sub):
+        if threading.get_ident() == me:
+            used["modules"] += 1
+            if used["modules"] > max_modules:
+                raise _OverBudget(f"{used['modules']} modules")
+
+    handles = [M.register_module_parameter_registration_hook(on_tensor),
+               M.register_module_buffer_registration_hook(on_tensor),
+               M.register_module_module_registration_hook(on_module)]
+    try:
+        with torch.device("meta"):
+            return _ARCHS[arch](**settings)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _build_from_file(arch: str, settings: dict, path: Path, meta_device: bool = False, budget=None):
+    """``build_arch`` for settings read from ``path``: the builder's own complaints (an unknown or
+    mistyped setting: TypeError, ValueError, ...) become one-line ``ModelNotFoundError``s naming the file."""
+    try:
+        if meta_device:
+            return _meta_build(arch, settings, path, *budget)
+        return _ARCHS[arch](**settings)
+    except _OverBudget as e:
+        raise ModelNotFoundError(f"{path}: its settings for {arch!r} build a network far larger than the "
+                                 f"file's tensors (over {e}); the file is corrupt") from None
+    except MemoryError:
+        raise ModelNotFoundError(f"{path}: its settings for {arch!r} need more memory than there is; "
+                                 "the file is corrupt") from None
+    except Exception as e:  # noqa: BLE001  (anything the builder raises on these settings is the file's fault)
+        text = " ".join(str(e).split()) or type(e).__name__
+        if isinstance(e, TypeError) and "unexpected keyword argument" in text:
+            bad = text.rsplit("argument", 1)[-1].strip()
+            msg = f"unknown setting {bad}"
+        else:
+            msg = f"{type(e).__name__}: {text}" if not isinstance(e, FacesrError) else text
+        if len(msg) > 300:
+            msg = msg[:297] + "..."
+        raise ModelNotFoundError(f"{path}: its settings do not build architecture {arch!r} ({msg})") from None
+
+
 def _load_file(path: Path, device):
-    from .checkpoint import read_meta, read_weights
+    """Load a self-describing model file (:mod:`facesr.checkpoint`) with every check done before real
+    memory is committed: metadata (JSON object, known ``arch``, settings within bounds), then the
+    network built on the ``meta`` device and compared with the file's header (same tensor names and
+    shapes, floating-point weights where the network has them, integer buffers only where it has them),
+    then the real network, then the weights (every floating-point value finite).
+
+    Raises :class:`ModelNotFoundError` (one line naming the file, and the tensor or setting at fault).
+    """
+    from .checkpoint import check_header, read_header, read_meta, read_weights
 
     meta = read_meta(path)
-    model = build_arch(meta["arch"], meta.get("settings", {}))
-    state = read_weights(path)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ModelNotFoundError(f"{path}: weights do not fit architecture {meta['arch']!r} "
-                                 f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)")
+    arch, settings = meta["arch"], meta.get("settings", {})
+    _ensure_loaded()
+    if arch not in _ARCHS:
+        close = difflib.get_close_matches(arch, list(_ARCHS), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else f"; known: {', '.join(sorted(_ARCHS))}"
+        raise ModelNotFoundError(f"{path}: unknown architecture {arch!r}{hint}")
+    _check_settings_bounds(path, settings)
+    header = read_header(path)
+    file_numel = 0
+    for shape in (s for _, s in header.values()):
+        n = 1
+        for d in shape:
+            n *= d
+        file_numel += n
+    # spectral norm registers each weight twice while building (weight, then weight_orig + u + v)
+    budget = (2 * file_numel + (1 << 20), 2 * len(header) + 256, 4 * len(header) + 256)
+    skeleton = _build_from_file(arch, settings, path, meta_device=True, budget=budget)
+    check_header(path, header, skeleton.state_dict(), arch)
+    del skeleton
+    model = _build_from_file(arch, settings, path)
+    state = read_weights(path, like=model)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ModelNotFoundError(f"{path}: weights do not fit architecture {arch!r} "
+                                 f"({str(e).strip().splitlines()[-1].strip()})") from None
     model.facesr_meta = meta
     return model.to(device).eval()
 

@@ -6,8 +6,35 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..data.resize import resize
+from ..errors import FacesrError
 
-__all__ = ["SRModel", "norm_layer", "act_layer", "ConvLayer"]
+__all__ = ["SRModel", "norm_layer", "act_layer", "ConvLayer", "check_finite_output"]
+
+
+def check_finite_output(tensor, what: str = "the model"):
+    """Return ``tensor`` unchanged if every value is finite; else raise :class:`~facesr.errors.FacesrError`
+    with one line: ``"{what} produced N NaN/Inf value(s) of M ..."``.
+
+    ``tensor``: a model's raw output (a torch tensor, or a NumPy array / array-like, e.g. from an ONNX or
+    ncnn back-end), checked *before* any clamp (a clamp keeps NaN but turns +-Inf into plausible white /
+    black pixels). ``what`` names the model (and input) in the message.
+    Integer / bool tensors are always finite.
+    """
+    if isinstance(tensor, torch.Tensor):
+        if not (tensor.is_floating_point() or tensor.is_complex()):
+            return tensor
+        n_bad, total = int((~torch.isfinite(tensor)).sum()), tensor.numel()
+    else:
+        import numpy as np
+
+        a = np.asarray(tensor)
+        if a.dtype.kind not in "fc":
+            return tensor
+        n_bad, total = int((~np.isfinite(a)).sum()), a.size
+    if n_bad:
+        raise FacesrError(f"{what} produced {n_bad} NaN/Inf value(s) of {total} (its weights are corrupt or "
+                          "its training diverged)")
+    return tensor
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
