@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     ap.add_argument("--upscale", type=float, default=2.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's setting)")
-    ap.add_argument("--backend", default="auto", help="inference back-end (facesr.inference.runtime)")
+    ap.add_argument("--backend", default="auto", help="inference back-end (facesr.deploy.BACKENDS)")
     ap.add_argument("-o", "--output", default=str(HERE / "results" / "enhance.md"))
     a = ap.parse_args(argv)
 
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     import facesr
-    from facesr.inference import enhance as E
+    from facesr.enhance import FaceEnhancer
 
     model_note = a.model
     try:
@@ -109,12 +109,11 @@ def main(argv=None) -> int:
         net = facesr.build("sparnet-tiny" if a.model == "default" else a.model).eval()
         model_note = f"{net.facesr_meta['preset']} (untrained: no weights ship yet; same computation)"
 
-    from facesr.inference.runtime import inference_model
-
-    net = inference_model(net, a.backend)  # what `facesr enhance -m NAME` runs
     photo, source = compose_photo()
-    spec = E.crop_spec_for(net)
-    results = {fusion: _time_stages(E, photo, net, spec, a, fusion) for fusion in (True, False)}
+    enhancers = {fusion: FaceEnhancer(net, a.backend, "hog", a.upscale, det_upsample=1, fusion=fusion)
+                 for fusion in (True, False)}  # what `facesr enhance -m NAME` runs
+    spec = enhancers[True].crop_spec
+    results = {fusion: _time_stages(enh, photo, a) for fusion, enh in enhancers.items()}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     from facesr.checkpoint import hardware
 
@@ -153,38 +152,31 @@ def main(argv=None) -> int:
     return 0
 
 
-def _time_stages(E, photo, net, spec, a, fusion: bool):
-    """(faces found, last result, {stage: median seconds}, modes) of enhance's stages on ``photo``."""
-    from facesr.inference.align import crop_transform, warp_affine
-    from facesr.priors.dlib_models import landmarks68
+def _time_stages(enh, photo, a):
+    """(faces found, last result, {stage: median seconds}, modes) of a FaceEnhancer's stages on ``photo``."""
+    from facesr.enhance.detect import detect_faces
 
     stages = {k: [] for k in ("detection", "alignment", "super-resolution", "paste-back", "total (facesr.enhance)")}
-    n_found, res = 0, None
+    n_found, res, plan = 0, None, None
     for rep in range(a.repeats + 1):
         t0 = time.perf_counter()
-        dets = E._detect(photo, 1, 0.0, False, E.DEFAULT_DET_MAX_SIDE)
+        dets = detect_faces(photo, enh.detector, enh.det_upsample, enh.det_threshold, enh.det_max_side)
         t1 = time.perf_counter()
-        lms = [landmarks68(photo, b) for b, _ in dets]
-        affs = [crop_transform(L, spec, net.hr_size) for L in lms]
-        crops = [warp_affine(photo, M, (net.hr_size, net.hr_size), border="reflect") for M in affs]
-        sides = [float(E._crop_side(M, net.hr_size)) for M in affs]
-        prep = E._Prepared(photo, [b for b, _ in dets], [s for _, s in dets], lms, affs, crops, [], sides=sides,
-                           modes=E.face_modes(sides, net, fusion))
+        plan = enh.plan(photo)  # detection again, then landmarks, crops and the per-face choice
         t2 = time.perf_counter()
-        restored = E._sr(prep.sr_crops(), net, "cpu", 16)
+        outputs = enh.restore([plan])[0]
         t3 = time.perf_counter()
-        res = E._finish(prep, restored, net, upscale=a.upscale, color_match=True, draw_box=False, bg_upsampler=None,
-                        max_output_pixels=E.DEFAULT_MAX_OUTPUT_PIXELS)
+        res = enh.paste(plan, outputs)
         t4 = time.perf_counter()
-        full = E.enhance(photo, net, upscale=a.upscale, det_upsample=1, fusion=fusion)
+        full = enh.enhance(photo)
         t5 = time.perf_counter()
         n_found = len(dets)
-        assert full.num_faces == n_found and full.modes == prep.modes
+        assert full.num_faces == n_found and full.modes == plan.modes
         if rep == 0:
             continue  # warm-up (model files load, caches fill)
-        for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+        for k, v in zip(stages, (t1 - t0, (t2 - t1) - (t1 - t0), t3 - t2, t4 - t3, t5 - t4)):
             stages[k].append(v)
-    return n_found, res, {k: statistics.median(v) for k, v in stages.items()}, prep.modes
+    return n_found, res, {k: statistics.median(v) for k, v in stages.items()}, plan.modes
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ and brought back to 128 px three ways:
 * bicubic   the ``s`` px face resized to 128 px (what the plain photo upscale shows)
 * model     the ``s`` px face resized to the model's 16 px input and super-resolved (enhance with
             ``fusion=False``)
-* fused     :func:`facesr.inference.paste.fuse_detail` of the two (enhance's default): the photo's band
+* fused     :func:`facesr.enhance.paste.fuse_detail` of the two (enhance's default): the photo's band
             below its ``s`` px Nyquist frequency, the model's above
 
 Metrics under the project protocol (Y, rounded, no crop); "edge" is the mean absolute Y gradient
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     from facesr.checkpoint import hardware
     from facesr.data.resize import pil_resize
     from facesr.evaluation.evaluate import load_test_set
-    from facesr.inference.paste import fuse_detail
+    from facesr.enhance.paste import fuse_detail
     from facesr.inference.sr import super_resolve
     from facesr.metrics import evaluate
 
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
         "| face size s | bicubic | model (16 px input) | fused (enhance default) | fused - bicubic | enhance mode |",
         "|---|---|---|---|---|---|",
     ]
-    from facesr.inference.enhance import face_modes
+    from facesr.enhance.choose import face_modes
 
     for s, cells in rows:
         mode = face_modes([s], net)[0]
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         lines.append(f"| {s} px | {txt[0]} | {txt[1]} | {txt[2]} | {cells[2][0] - cells[0][0]:+.2f} dB | {mode} |")
     lines += ["", "Cells: PSNR / SSIM / edge. `enhance` keeps faces from half the model's output size up "
               "(mode `kept`: the model is not run, the face stays as the upscaled photo shows it), since the "
-              "model adds next to nothing there; see facesr/inference/enhance.py."]
+              "model adds next to nothing there; see facesr/enhance/choose.py."]
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
