@@ -31,7 +31,7 @@ DATA = HERE.parent.parent / "shared" / "data" / "real_lq_faces"
 def _face_tiles(n: int) -> tuple[list[np.ndarray], str]:
     """``n`` square RGB tiles, each a face (box ~ tile / 2) with its surroundings."""
     from facesr.data.io import list_images, read_image
-    from facesr.priors.dlib_models import detect_faces
+    from facesr.faces.dlib_models import detect_faces
 
     tiles: list[np.ndarray] = []
     files = []
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     from facesr.errors import FacesrError, MissingDependencyError
 
     try:
-        from facesr.priors.dlib_models import preload
+        from facesr.faces.dlib_models import preload
 
         preload()
     except (MissingDependencyError, FacesrError) as e:

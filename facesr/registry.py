@@ -43,7 +43,7 @@ class Preset:
     hr_size: int = 128
     # how training/test LR faces are made from HR (see facesr.data.degrade.make_degradation)
     degradation: dict = field(default_factory=lambda: {"kind": "bicubic"})
-    # the face geometry the model was trained on: a key of facesr.inference.align.CROP_SPECS or a spec
+    # the face geometry the model was trained on: a key of facesr.enhance.align.CROP_SPECS or a spec
     # dict; `facesr enhance` crops faces from photos this way ("fsrnet": the FSRNet/CelebA test crops)
     crop: str | dict = "fsrnet"
     weights: str | None = None  # file name under facesr/assets

@@ -27,7 +27,7 @@ TINY = {"channels": [4, 8, 8, 8], "res_depth": 1, "hg_mid": 4}
 
 
 def _dlib_ok() -> bool:
-    from facesr.priors.dlib_models import dlib_available
+    from facesr.faces.dlib_models import dlib_available
 
     return dlib_available()
 
@@ -367,7 +367,7 @@ def test_cli_bad_inputs(bad_inputs, tmp_path, tiny_model, capsys, monkeypatch):
 
 def test_missing_dlib_model_message(monkeypatch, tmp_path):
     from facesr.errors import ModelNotFoundError
-    from facesr.priors import dlib_models
+    from facesr.faces import dlib_models
 
     monkeypatch.setattr(dlib_models, "_package_models_dir", lambda: None)
     monkeypatch.setenv(dlib_models.ENV_VAR, str(tmp_path))

@@ -27,7 +27,7 @@ def auto_upsample(h: int, w: int) -> int:
 def preload_detector(detector: str = "hog") -> None:
     """Load dlib's detector and landmark models now; raises :class:`~facesr.errors.FacesrError` (one
     line) when dlib or its model files are missing."""
-    from ..priors.dlib_models import preload
+    from ..faces.dlib_models import preload
 
     preload(cnn=detector == "cnn")
 
@@ -39,7 +39,7 @@ def detect_faces(img: np.ndarray, detector: str = "hog", upsample: int | None = 
     ``upsample``: times the detector doubles the image first (None: :func:`auto_upsample`). A photo whose
     long side exceeds ``max_side`` is detected on a bicubic-shrunk copy and the boxes are scaled back.
     """
-    from ..priors.dlib_models import detect_faces as dlib_detect
+    from ..faces.dlib_models import detect_faces as dlib_detect
 
     H, W = img.shape[:2]
     if upsample is None:

@@ -150,7 +150,7 @@ class FaceEnhancer:
             crop = img if (H, W) == (hr, hr) else np.asarray(Image.fromarray(img).resize((hr, hr), Image.BICUBIC))
             return FacePlan(img, [np.array([0.0, 0.0, W, H])], [1.0], [None], [photo_to_output((H, W), (hr, hr))],
                             [crop], [], aligned=True, sides=[float(max(H, W))], modes=["sr"])
-        from ..priors.dlib_models import landmarks68
+        from ..faces.dlib_models import landmarks68
 
         dets = detect_faces(img, self.detector, self.det_upsample, self.det_threshold, self.det_max_side)
         dets = select_faces(dets, (H, W), self.min_face_size, self.only_center_face)

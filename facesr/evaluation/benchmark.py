@@ -30,7 +30,7 @@ from .evaluate import load_test_set, run_eval
 
 def _face_metrics_available() -> str | None:
     try:
-        from ..priors import dlib_models as dm
+        from ..faces import dlib_models as dm
 
         dm._dlib("landmark and identity metrics")
         dm.model_path("landmarks68")

@@ -59,7 +59,7 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
 
 def _detect_reference_box(hr: np.ndarray):
     """The face box on the HR face (detected at x2, scaled back), or the whole image with a margin."""
-    from ..priors import dlib_models as dm
+    from ..faces import dlib_models as dm
     from ..data.resize import pil_resize
 
     h, w = hr.shape[:2]
@@ -79,7 +79,7 @@ def face_metrics(srs, hrs, cache: dict | None = None) -> dict:
     measures the recovered face structure, not detection luck. ``cache`` (a dict kept across methods)
     holds each HR face's box, landmarks and embedding so they are computed once per test set.
     """
-    from ..priors import dlib_models as dm
+    from ..faces import dlib_models as dm
 
     cache = {} if cache is None else cache
     nmes, sims, dists, e_srs, e_hrs = [], [], [], [], []
