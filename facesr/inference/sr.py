@@ -6,7 +6,7 @@ the model's HR size.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -14,7 +14,8 @@ from ..data.resize import pil_resize
 
 
 def resolve_model(model, device: str = "cpu"):
-    """A loaded model from a registry name / file path, or the module itself."""
+    """``model`` loaded on ``device`` (eval mode) when it is a registry name or a ``.safetensors`` path,
+    else ``model`` itself; raises :class:`~facesr.errors.FacesrError` for an unknown name or bad file."""
     if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         from ..registry import load
 
@@ -23,6 +24,8 @@ def resolve_model(model, device: str = "cpu"):
 
 
 def to_lr(img: np.ndarray, lr_size: int) -> np.ndarray:
+    """uint8 H x W x 3 ``img`` at ``lr_size`` x ``lr_size``: itself when already that size, else PIL's
+    antialiased bicubic resize."""
     if img.shape[0] == lr_size and img.shape[1] == lr_size:
         return img
     return pil_resize(np.ascontiguousarray(img), lr_size, "bicubic")
@@ -54,13 +57,3 @@ def super_resolve(images: Sequence[np.ndarray] | np.ndarray, model="default", de
             out.extend(np.ascontiguousarray(im) for im in y)
     return out
 
-
-def iter_batches(items: Iterable, n: int):
-    batch = []
-    for it in items:
-        batch.append(it)
-        if len(batch) == n:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
