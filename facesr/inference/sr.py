@@ -35,8 +35,11 @@ def super_resolve(images: Sequence[np.ndarray] | np.ndarray, model="default", de
                   batch_size: int = 16, as_float: bool = False) -> list[np.ndarray]:
     """Super-resolve uint8 H x W x 3 face crops (one array or a list); returns one crop per input at the
     model's HR size: uint8 (``round(clamp(y, 0, 1) * 255)``), or with ``as_float`` float32 in [0, 1]
-    (clamped, not quantised: for metric protocols that quantise their own way)."""
+    (clamped, not quantised: for metric protocols that quantise their own way). A model whose output holds
+    NaN or Inf raises a one-line FacesrError instead of returning black or white faces."""
     import torch
+
+    from ..models.common import check_finite_output
 
     net = resolve_model(model, device)
     if isinstance(images, np.ndarray) and images.ndim == 3:
@@ -49,7 +52,7 @@ def super_resolve(images: Sequence[np.ndarray] | np.ndarray, model="default", de
         for s in range(0, len(lrs), batch_size):
             chunk = np.stack(lrs[s:s + batch_size]).transpose(0, 3, 1, 2)
             x = torch.from_numpy(chunk.astype(np.float32) / 255.0).to(dev)
-            y = net(x).float().clamp(0, 1)
+            y = check_finite_output(net(x).float(), "the model").clamp(0, 1)  # NaN must not become black
             if as_float:
                 y = y.permute(0, 2, 3, 1).cpu().numpy()
             else:

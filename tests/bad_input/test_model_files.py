@@ -384,3 +384,19 @@ def test_cli_sr_refuses_bad_model_files(tiny, tmp_path, capsys):
         assert len(lines) == 1 and lines[0].startswith("facesr: error: "), (name, err)
         assert str(bad) in lines[0] and "Traceback" not in err, (name, err)
         assert not out.exists() or not any(out.iterdir()), name
+
+
+def test_a_model_that_outputs_nan_is_refused_not_pasted_as_black(tmp_path):
+    """Weights can be finite and the output still NaN (e.g. an overflowing layer): super_resolve refuses."""
+    import numpy as np
+    import torch
+
+    import facesr
+    from facesr.errors import FacesrError
+    from facesr.inference.sr import super_resolve
+
+    net = facesr.build("sparnet", channels=[4, 8, 8, 8], res_depth=1, hg_mid=4).eval()
+    with torch.no_grad():
+        net.net.tail.conv.bias.fill_(float("nan"))
+    with pytest.raises(FacesrError, match="NaN"):
+        super_resolve([np.zeros((16, 16, 3), np.uint8)], net)
