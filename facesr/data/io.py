@@ -35,7 +35,7 @@ Documented choices
 * EPS is never opened (Pillow would run Ghostscript on it).
 
 :func:`write_image` writes to a hidden temporary file in the target folder
-(``.<name>.<random>.tmp``), fsyncs it and ``os.replace``-s it over the target,
+(``.facesr-<random>.tmp``, short so that any allowed name can be written), fsyncs it and ``os.replace``-s it over the target,
 so an interrupted run never leaves a half-written image. JPEG and WebP are
 written at quality 95 (JPEG with 4:4:4 chroma, i.e. no chroma subsampling,
 so face colour detail is not blurred); PNG, BMP and TIFF are lossless.
@@ -62,7 +62,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "WRITE_EXTENSIONS",
     "DEFAULT_MAX_PIXELS",
+    "output_ext",
     "read_image",
     "read_image_float",
     "write_image",
@@ -87,6 +89,9 @@ _WRITE_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
     ".tif": ("TIFF", {}),
     ".tiff": ("TIFF", {}),
 }
+
+#: Extensions (lower case, with the dot) that :func:`write_image` can write.
+WRITE_EXTENSIONS: tuple[str, ...] = tuple(_WRITE_FORMATS)
 
 # Formats never handed to Pillow: EPS runs Ghostscript on the input.
 _NEVER_OPEN = frozenset({"EPS"})
@@ -418,22 +423,65 @@ def write_image(path: PathLike, img: Any) -> Path:
 # --------------------------------------------------------------------------- listing
 
 
+def output_ext(ext: str, what: str = "--ext") -> str:
+    """An output extension as ``write_image`` needs it: ``"png"``, ``".png"`` and ``".PNG"`` all give
+    ``".png"``. Raises :class:`~facesr.errors.ConfigError` (one line naming ``what``) for a value with a
+    path separator or ``..`` in it, or a format :func:`write_image` cannot write (see
+    :data:`WRITE_EXTENSIONS`)."""
+    from ..errors import ConfigError
+    from ..fsutil import check_name_part
+
+    text = str(ext).strip()
+    check_name_part(text, what)
+    e = "." + text.lstrip(".").lower()
+    if e not in _WRITE_FORMATS:
+        raise ConfigError(f"{what} {ext!r}: facesr cannot write that format "
+                          f"(use one of {' '.join(e.lstrip('.') for e in _WRITE_FORMATS)})")
+    return e
+
+
 def _is_image_name(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def list_images(path: PathLike, recursive: bool = False) -> list[Path]:
+def _unusable(path: Path) -> str | None:
+    """Why an image-named entry cannot be read as a file (a link loop, a broken link, no permission), or
+    None when it is a regular file. A folder or other non-file named like an image gives ``""``."""
+    import errno
+
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symbolic link loop (skipped)"
+        if e.errno == errno.ENOENT and os.path.islink(path):
+            return "broken symbolic link (skipped)"
+        return f"{_one_line(e)} (skipped)"
+    return None if stat.S_ISREG(st.st_mode) else ""
+
+
+def list_images(path: PathLike, recursive: bool = False, *, exclude: Any = (),
+                on_skip: Any = None) -> list[Path]:
     """Image files to process.
 
     A file gives ``[path]`` (whatever its extension: the user named it). A
     folder gives its files whose extension is one of :data:`IMAGE_EXTENSIONS`
     (case-insensitive), sorted by their path relative to the folder (so the
     order is the same on every machine); with ``recursive=True`` sub-folders
-    are searched too. Hidden entries (names starting with ``.``, e.g. macOS
-    ``._x.jpg`` files, ``.ipynb_checkpoints`` or write_image's temp files) are
-    skipped. Raises :class:`~facesr.errors.ImageReadError` if ``path`` does not
-    exist.
+    are searched too (symbolic links to folders are not followed). Hidden
+    entries (names starting with ``.``, e.g. macOS ``._x.jpg`` files,
+    ``.ipynb_checkpoints`` or write_image's temp files) are skipped.
+
+    ``exclude``: folders whose contents are never listed (compared by real
+    path; e.g. an output folder inside the input folder). ``on_skip(path,
+    reason)``: called for each image-named entry that cannot be used (a
+    symbolic link loop, a broken link, a sub-folder that cannot be read); such
+    entries are left out either way. Raises
+    :class:`~facesr.errors.ImageReadError` if ``path`` does not exist or
+    cannot be listed.
     """
+    from ..fsutil import is_within, real
+
     root = Path(path)
     if root.is_file():
         return [root]
@@ -441,19 +489,36 @@ def list_images(path: PathLike, recursive: bool = False) -> list[Path]:
         raise ImageReadError(f"cannot list images in '{root}': no such file or folder")
     if not root.is_dir():
         raise ImageReadError(f"cannot list images in '{root}': not a file or folder")
+    excluded = [real(d) for d in exclude]
+    if excluded and is_within(root, excluded):
+        return []
     found: list[Path] = []
+
+    def consider(full: Path) -> None:
+        why = _unusable(full)
+        if why is None:
+            found.append(full)
+        elif why and on_skip is not None:
+            on_skip(full, why)
+
+    def walk_error(e: OSError) -> None:
+        if e.filename is None or Path(e.filename) == root:
+            raise e
+        if on_skip is not None:
+            on_skip(Path(e.filename), f"cannot list this folder: {_one_line(e)} (skipped)")
+
     try:
         if recursive:
-            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error, followlinks=False):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")
+                               and not (excluded and is_within(Path(dirpath) / d, excluded))]
                 for name in filenames:
-                    full = Path(dirpath) / name
-                    if _is_image_name(name) and full.is_file():
-                        found.append(full)
+                    if _is_image_name(name):
+                        consider(Path(dirpath) / name)
         else:
             for entry in os.scandir(root):
-                if _is_image_name(entry.name) and entry.is_file():
-                    found.append(root / entry.name)
+                if _is_image_name(entry.name):
+                    consider(root / entry.name)
     except OSError as e:
         raise ImageReadError(f"cannot list images in '{root}': {_one_line(e)}") from None
     return sorted(found, key=lambda q: q.relative_to(root).parts)
