@@ -13,7 +13,7 @@ SAMPLE_HR = ASSETS / "sample_face_hr128.png"
 SAMPLE_PHOTO = ASSETS / "sample_photo_small.png"  # NASA public-domain astronaut photo (scikit-image), 112 px
 
 __all__ = ["ASSETS", "SAMPLE_LR", "SAMPLE_HR", "SAMPLE_PHOTO", "positive_float", "nonneg_int", "pos_int",
-           "add_backend_argument"]
+           "add_backend_argument", "check_device", "check_output_folder"]
 
 
 def positive_float(s: str) -> float:
@@ -56,3 +56,45 @@ def add_backend_argument(p: argparse.ArgumentParser) -> None:
                         "AOTInductor; about a minute the first time, needs a C++ compiler, then cached), "
                         "ncnn (converted for the ncnn runtime: the fastest at batch 1 on a CPU; needs "
                         "facesr[ncnn], about 10 s the first time, then cached), eager (the model as trained)")
+
+
+def check_device(name: str) -> str:
+    """``--device`` checked before any work: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (CUDA when
+    there is a GPU, else the CPU); returns the device string to use. Raises
+    :class:`~facesr.errors.ConfigError` (one line) for an unknown device, or one this machine does not
+    have. Imports torch."""
+    import torch
+
+    from ..errors import ConfigError
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"--device {name!r}: unknown device (use cpu, cuda, cuda:N, mps or auto)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name!r}: this machine has no CUDA GPU that torch can use "
+                              f"(use --device cpu or auto)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name!r}: there are only {torch.cuda.device_count()} CUDA GPU(s)")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError(f"--device {name!r}: MPS is not available on this machine (use --device cpu)")
+    elif dev.type != "cpu":
+        raise ConfigError(f"--device {name!r}: unsupported device type (use cpu, cuda, cuda:N, mps or auto)")
+    return str(dev)
+
+
+def check_output_folder(path, what: str = "-o") -> Path:
+    """``path`` as a :class:`~pathlib.Path` when it is a folder or does not exist yet (it is created when
+    the first file is written); :class:`~facesr.errors.ConfigError` before any work when it is an
+    existing file (or anything else that is not a folder)."""
+    from ..errors import ConfigError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{what} '{p}' is an existing file, not a folder: give a folder for the outputs")
+    return p
