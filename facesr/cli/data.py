@@ -3,9 +3,13 @@ from __future__ import annotations
 
 
 def add_parser(sub):
-    p = sub.add_parser("data", help="build the decoded data caches a config uses")
-    p.add_argument("-c", "--config", required=True)
-    p.add_argument("overrides", nargs="*")
+    p = sub.add_parser("data", help="build the decoded data caches a config uses",
+                       description="Decode a config's train and val faces into their .npy caches (what "
+                                   "`facesr train` would do on its first step). A bundled config finds its "
+                                   "datasets under $FACESR_DATA (default: ../shared/data next to the "
+                                   "checkout), whatever the working directory.")
+    p.add_argument("-c", "--config", required=True, help="config file or bundled config name, e.g. sparnet_tiny")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.train.root=/data/lfw")
     p.set_defaults(fn=run)
     return p
 
@@ -14,8 +18,10 @@ def run(args) -> int:
     from ..data.sources import hr_array
     from ..registry import get_preset
     from ..training.config import load_config
+    from ..training.paths import check_data_folders
 
     cfg = load_config(args.config, args.overrides)
+    check_data_folders(cfg)
     hr_size = get_preset(cfg["model"]["name"]).hr_size
     for part in ("train", "val"):
         d = cfg["data"][part]

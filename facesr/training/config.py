@@ -178,7 +178,11 @@ def resolve_config_path(path) -> Path:
 
 
 def load_config(path=None, overrides: list[str] | None = None, raw: dict | None = None) -> dict:
-    """Read a YAML config (or take ``raw``), apply dotted overrides, validate, fill defaults."""
+    """Read a YAML config (or take ``raw``), apply dotted overrides, validate, fill defaults.
+
+    The file's data paths are resolved first (:func:`facesr.training.paths.resolve_config_paths`: a
+    bundled config's against ``$FACESR_DATA`` / the checkout, whatever the working directory); paths in
+    ``overrides`` and ``raw`` are taken as given."""
     if raw is None:
         if path is None:
             raise ConfigError("no config given")
@@ -189,6 +193,9 @@ def load_config(path=None, overrides: list[str] | None = None, raw: dict | None 
             raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{p}: a config must be a mapping at the top level")
+        from .paths import resolve_config_paths
+
+        raw = resolve_config_paths(raw, p)  # the file's data paths, before the user's overrides
     raw = apply_overrides(raw, overrides or [])
     from .recipes import get_recipe
 
