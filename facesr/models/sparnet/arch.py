@@ -247,6 +247,13 @@ class SPARNet(SRModel):
         """Run ``lr`` through the network and return every FAU's attention map (N x C x h x w)."""
         return collect_attention_maps(self, lr)
 
+    def inference_rewrite(self, target: str = "torch") -> nn.Module:
+        """This model's eval-only rewrite for ``target`` (``"torch"``: eager runs; ``"onnx"`` / ``"ncnn"``:
+        the graph those exporters trace): :func:`facesr.models.sparnet.inference.inference_rewrite`."""
+        from .inference import rewrite_for
+
+        return rewrite_for(self, target)
+
 
 def collect_attention_maps(model, lr) -> list[torch.Tensor]:
     """Forward ``lr`` through ``model`` (whose ``net`` is a SPARNet body) keeping each FAU's map."""
@@ -284,6 +291,13 @@ class SPARNetHD(SRModel):
             raise ValueError(f"SPARNetHD expects N x 3 x H x W, got {tuple(lr.shape)}")
         x = lr if lr.shape[-1] == self.hr_size else resize(lr, self.hr_size, "bicubic")
         return self.finish((self.net(x * 2.0 - 1.0) + 1.0) * 0.5)
+
+    def inference_rewrite(self, target: str = "torch") -> nn.Module:
+        """This model's eval-only rewrite for ``target`` (``"torch"``: eager runs; ``"onnx"`` / ``"ncnn"``:
+        the graph those exporters trace): :func:`facesr.models.sparnet.inference.inference_rewrite`."""
+        from .inference import rewrite_for
+
+        return rewrite_for(self, target)
 
 
 from ...data.resize import resize  # noqa: E402
