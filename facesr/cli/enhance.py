@@ -6,18 +6,19 @@ failed (each failure is one line on stderr), 2 for errors that stop the run (rep
 """
 from __future__ import annotations
 
-from .common import add_backend_argument, nonneg_int, pos_int, positive_float
+from .common import add_backend_argument, check_device, nonneg_int, pos_int, positive_float
 
 
 def run(args) -> int:
     from ..enhance import enhance_paths
 
+    device = check_device(args.device)
     summary = enhance_paths(
         args.input, args.output, model=args.model, upscale=args.upscale, recursive=args.recursive,
         skip_existing=args.skip_existing, ext=args.ext, suffix=args.suffix,
         only_center_face=args.only_center_face, min_face_size=args.min_face_size,
         det_threshold=args.det_threshold, det_upsample=args.det_upsample, cnn=args.cnn, aligned=args.aligned,
-        color_match=not args.no_color_match, draw_box=args.draw_box, device=args.device,
+        color_match=not args.no_color_match, draw_box=args.draw_box, device=device,
         batch_size=args.batch_size, fusion=not args.no_fusion, backend=args.backend, progress=not args.quiet,
         quiet=args.quiet)
     if not args.quiet:
@@ -49,9 +50,11 @@ def add_parser(sub):
     p.add_argument("--cnn", action="store_true", help="dlib's CNN detector (robust to pose, much slower)")
     p.add_argument("--aligned", action="store_true", help="inputs are already face crops: just super-resolve")
     p.add_argument("--draw-box", action="store_true", help="draw the detected boxes on final/ images")
-    p.add_argument("--ext", default="auto", help="final/ image extension: auto (as input), png, jpg, ...")
-    p.add_argument("--suffix", default=None, help="suffix added to restored faces and final images")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--ext", default="auto",
+                   help="final/ image extension: auto (as input), png or .png, jpg, ...")
+    p.add_argument("--suffix", default=None,
+                   help="suffix added to restored faces and final images (no / or ..)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
     add_backend_argument(p)
     p.add_argument("--batch-size", type=pos_int, default=16, help="faces per model batch (default 16)")
     p.add_argument("--skip-existing", action="store_true", help="skip photos whose final/ output exists")

@@ -453,10 +453,10 @@ def _unusable(path: Path) -> str | None:
         st = os.stat(path)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            return "symbolic link loop (skipped)"
+            return "symbolic link loop"
         if e.errno == errno.ENOENT and os.path.islink(path):
-            return "broken symbolic link (skipped)"
-        return f"{_one_line(e)} (skipped)"
+            return "broken symbolic link"
+        return f"{_one_line(e)}"
     return None if stat.S_ISREG(st.st_mode) else ""
 
 
@@ -505,7 +505,7 @@ def list_images(path: PathLike, recursive: bool = False, *, exclude: Any = (),
         if e.filename is None or Path(e.filename) == root:
             raise e
         if on_skip is not None:
-            on_skip(Path(e.filename), f"cannot list this folder: {_one_line(e)} (skipped)")
+            on_skip(Path(e.filename), f"cannot list this folder: {_one_line(e)}")
 
     try:
         if recursive:

@@ -1,7 +1,9 @@
 """Enhance files and folders into the GFPGAN-style layout (see :mod:`facesr.enhance`).
 
 Faces of several photos share model batches; each file is written atomically, ``final/`` last, so a
-photo whose ``final/`` file exists is complete (``skip_existing``).
+photo whose ``final/`` file exists is complete (``skip_existing``). A photo is written as soon as its work
+is done: one whose faces need no model run (no face, or every face kept) right after detection, the
+others when their model batch has run, so an interrupted run loses at most the photos of one batch.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import FacesrError, ImageReadError
+from ..errors import ConfigError, FacesrError, ImageReadError
 from .choose import SIZE_NOTE, size_note
 from .detect import DEFAULT_DET_MAX_SIDE
 from .enhancer import DEFAULT_MAX_OUTPUT_PIXELS, EnhanceResult, FaceEnhancer, FacePlan
@@ -21,6 +23,7 @@ __all__ = ["Summary", "plan_outputs", "enhance_files", "enhance_paths"]
 
 FLUSH_PHOTOS = 64  # photos held before their faces go through the model, at most
 FLUSH_PIXELS = 300_000_000  # input pixels held, at most
+OUTPUT_FOLDERS = ("final", "cropped_faces", "restored_faces", "cmp")  # what enhance writes under -o
 
 
 @dataclass
@@ -50,15 +53,18 @@ class Summary:
         return ", ".join(parts) + f" in {self.seconds:.1f} s -> {self.output}"
 
 
-def plan_outputs(inputs: Sequence[Path], recursive: bool = False) -> list[tuple[Path, str]]:
+def plan_outputs(inputs: Sequence[Path], recursive: bool = False, exclude: Sequence[Path] = (),
+                 on_skip=None) -> list[tuple[Path, str]]:
     """``(file, output stem)`` pairs of the images under ``inputs``: the path relative to its input folder
-    without extension; a stem already taken gets the extension added (``a_png``), then a counter."""
+    without extension; a stem already taken gets the extension added (``a_png``), then a counter.
+    ``exclude``, ``on_skip``: as for :func:`facesr.data.io.list_images` (folders not listed; called with
+    ``(path, reason)`` for entries that cannot be used, e.g. a symbolic link loop)."""
     from ..data.io import list_images
 
     plan: list[tuple[Path, str]] = []
     used: set[str] = set()
     for root in map(Path, inputs):
-        for f in list_images(root, recursive=recursive):
+        for f in list_images(root, recursive=recursive, exclude=exclude, on_skip=on_skip):
             rel = f.relative_to(root) if root.is_dir() else Path(f.name)
             stem = base = rel.with_suffix("").as_posix()
             if stem in used:
@@ -85,7 +91,7 @@ class FolderRun:
     def __init__(self, enhancer: FaceEnhancer, out: Path, ext: str | None, suffix: str | None, quiet: bool,
                  stream, bar):
         self.enhancer, self.out, self.quiet, self.stream, self.bar = enhancer, out, quiet, stream, bar
-        self.ext = None if ext in (None, "", "auto") else ("." + ext.lstrip(".")).lower()
+        self.ext = output_names(ext, suffix)[0]
         self.sfx = f"_{suffix}" if suffix else ""
         self.summary = Summary(output=str(out))
         self.pending: list[tuple[Path, str, FacePlan]] = []
@@ -123,7 +129,8 @@ class FolderRun:
         write_image(self.final_path(f, stem), res.final)  # last: its existence marks the photo as done
 
     def add(self, f: Path, stem: str, aligned: bool) -> None:
-        """Read and plan one photo; the pending photos go through the model when enough are held."""
+        """Read and plan one photo. One whose faces need no model run is finished and written now; the
+        others wait for their model batch, which runs when enough faces (or photos, or pixels) are held."""
         from ..data.io import read_image
 
         try:
@@ -131,8 +138,11 @@ class FolderRun:
         except Exception as e:
             self.fail(f, e)
             return
-        self.pending.append((f, stem, plan))
         self.faces_found += len(plan.crops)
+        if not plan.model_crops():
+            self.finish(f, stem, plan, [])
+            return
+        self.pending.append((f, stem, plan))
         faces = sum(len(p.model_crops()) for _, _, p in self.pending)
         pixels = sum(p.image.size for _, _, p in self.pending)
         if faces >= self.enhancer.batch_size or len(self.pending) >= FLUSH_PHOTOS or pixels >= FLUSH_PIXELS:
@@ -148,13 +158,17 @@ class FolderRun:
                 self.fail(f, e)
             return
         for (f, stem, plan), outs in zip(pending, outputs):
-            try:
-                res = self.enhancer.paste(plan, outs)
-                self.write(f, stem, res)
-            except Exception as e:
-                self.fail(f, e)
-                continue
-            self.count(f, res)
+            self.finish(f, stem, plan, outs)
+
+    def finish(self, f: Path, stem: str, plan: FacePlan, outs) -> None:
+        """Paste the model outputs ``outs`` into ``plan``'s photo and write its files (``final/`` last)."""
+        try:
+            res = self.enhancer.paste(plan, outs)
+            self.write(f, stem, res)
+        except Exception as e:
+            self.fail(f, e)
+            return
+        self.count(f, res)
 
     def count(self, f: Path, res: EnhanceResult) -> None:
         s = self.summary
@@ -174,6 +188,40 @@ class FolderRun:
         return size_note(self.sides, self.modes, self.enhancer.net, self.photos_with_size_note)
 
 
+def output_names(ext: str | None, suffix: str | None) -> tuple[str | None, str | None]:
+    """``ext`` and ``suffix`` checked for use in output names: ``(".png" or None for auto, suffix)``.
+    Raises :class:`~facesr.errors.ConfigError` for a format facesr cannot write or a value with a path
+    separator or ``..`` (names must stay inside the output folder)."""
+    from ..data.io import output_ext
+    from ..fsutil import check_name_part
+
+    e = None if ext in (None, "", "auto") else output_ext(ext, "--ext")
+    if suffix:
+        check_name_part(suffix, "--suffix")
+    return e, suffix
+
+
+def check_outputs(inputs: Sequence[Path], out: Path) -> list[Path]:
+    """Checks made before any work: ``out`` must be a folder (or not exist yet), and no input may lie in
+    one of the folders the run writes (``OUT/final``, ...), where an output could replace it. Returns
+    those output folders (to leave out of the input listing). Raises
+    :class:`~facesr.errors.ConfigError`."""
+    from ..fsutil import is_within, real
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"-o '{out}' is an existing file, not a folder: give a folder for the outputs")
+    subs = [out / d for d in OUTPUT_FOLDERS]
+    for d in subs:
+        if d.exists() and not d.is_dir():
+            raise ConfigError(f"'{d}' is an existing file: enhance writes a folder there; choose another -o")
+    reals = [real(d) for d in subs]
+    for p in inputs:
+        if p.exists() and is_within(p, reals):
+            raise ConfigError(f"the input '{p}' is inside the output folder '{out}' where enhance writes "
+                              f"({', '.join(OUTPUT_FOLDERS)}): its outputs could replace inputs; choose another -o")
+    return subs
+
+
 def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = False,
                   skip_existing: bool = False, ext: str = "auto", suffix: str | None = None, aligned: bool = False,
                   progress: bool = True, quiet: bool = False, stream=None) -> Summary:
@@ -185,15 +233,22 @@ def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = 
         OUT/final/NAME[_SUFFIX].EXT              the whole photo, upscaled, with the restored faces pasted in
 
     ``NAME``: see :func:`plan_outputs`. ``EXT``: the input's for ``ext="auto"`` (``.png`` when facesr cannot
-    write that format), else ``ext``. Per-file problems are one line on ``stream`` (stderr) and counted in
-    ``Summary.failed``; the run goes on. Notes are printed unless ``quiet``. Raises
-    :class:`~facesr.errors.FacesrError` only for problems that stop everything (no inputs, no detector).
+    write that format), else ``ext`` (``png`` or ``.png``). Each photo's files are written (atomically,
+    ``final/`` last) as soon as its work is done. Per-file problems (and entries that cannot be used, such
+    as symbolic link loops) are one line on ``stream`` (stderr) and counted in ``Summary.failed``; the run
+    goes on. Notes are printed unless ``quiet``. The output folders under ``out_dir`` are never listed as
+    inputs. Raises :class:`~facesr.errors.FacesrError` only for problems that stop everything, all found
+    before any work (no inputs, an ``ext`` or ``suffix`` that is unusable in names, ``out_dir`` an existing
+    file, an input inside the output folders, no detector).
     """
     t0 = time.perf_counter()
     stream = stream if stream is not None else sys.stderr
     inputs = [Path(inputs)] if isinstance(inputs, (str, os.PathLike)) else [Path(p) for p in inputs]
-    plan = plan_outputs(inputs, recursive)
-    if not plan:
+    output_names(ext, suffix)
+    subs = check_outputs(inputs, Path(out_dir))
+    unusable: list[tuple[Path, str]] = []
+    plan = plan_outputs(inputs, recursive, exclude=subs, on_skip=lambda p, why: unusable.append((p, why)))
+    if not plan and not unusable:
         raise ImageReadError(f"no images found in {', '.join(str(p) for p in inputs)}")
     if not aligned:
         enhancer.preload()
@@ -205,6 +260,8 @@ def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = 
 
         bar = tqdm(total=len(plan), unit="img", desc="enhancing", dynamic_ncols=True, file=stream)
     run = FolderRun(enhancer, Path(out_dir), ext, suffix, quiet, stream, bar)
+    for p, why in unusable:
+        run.fail(p, FacesrError(why))
     try:
         for f, stem in plan:
             if skip_existing and run.final_path(f, stem).is_file():
@@ -235,7 +292,10 @@ def enhance_paths(inputs, out_dir, model="default", *, upscale: float = 2, recur
                   fusion: bool = True, backend: str = "auto", progress: bool = True, quiet: bool = False,
                   stream=None) -> Summary:
     """:func:`enhance_files` with a :class:`FaceEnhancer` built from the options (``cnn=True``:
-    ``detector="cnn"``)."""
+    ``detector="cnn"``). The output checks of :func:`enhance_files` run before the model is loaded."""
+    output_names(ext, suffix)
+    check_outputs([Path(inputs)] if isinstance(inputs, (str, os.PathLike)) else [Path(p) for p in inputs],
+                  Path(out_dir))
     enhancer = FaceEnhancer(model, backend, "cnn" if cnn else "hog", upscale, device=device,
                             only_center_face=only_center_face, min_face_size=min_face_size,
                             det_threshold=det_threshold, det_upsample=det_upsample, crop=crop, fusion=fusion,
