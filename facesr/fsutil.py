@@ -15,7 +15,7 @@ TEMP_SUFFIX = ".tmp"
 
 
 def temp_name() -> str:
-    """A hidden temporary file name, ``.facesr-<8 hex>.tmp`` (21 bytes whatever the target's name, so any
+    """A hidden temporary file name, ``.facesr-<8 hex>.tmp`` (20 bytes whatever the target's name, so any
     name the file system allows can be written atomically)."""
     return f"{TEMP_PREFIX}{secrets.token_hex(4)}{TEMP_SUFFIX}"
 
