@@ -3,12 +3,12 @@
     facesr models [--params]                       list registry models (and their parameter counts)
     facesr sr -i IN -o OUT [-m MODEL]              super-resolve face crops (file or folder)
     facesr enhance -i PHOTO -o OUT [-s 2]          detect, align, super-resolve and paste back every face
-    facesr demo [-o DIR]                           super-resolve the bundled sample face
+    facesr demo [-o DIR]                           enhance the bundled photo, super-resolve the bundled face
     facesr train -c CONFIG [--resume] [key=value ...]
     facesr data -c CONFIG                          build a config's decoded data caches
     facesr plot -i RUN -o FILE.png                 a run's loss curve and validation PSNR
-    facesr eval -m MODEL --data DIR [DIR ...] [--protocol P ...] [-o DIR]
-    facesr benchmark -m MODEL [MODEL ...] --data DIR [DIR ...] [--protocol P] [-o DIR]
+    facesr eval -m MODEL [MODEL ...] -i DIR [DIR ...] [--protocol P ...] [-o DIR] [-q]
+    facesr benchmark -m MODEL [MODEL ...] -i DIR [DIR ...] [--protocol P ...] [-o DIR] [-q]
     facesr export -m MODEL -o FILE.onnx            ONNX export checked against ONNX Runtime
 
 One module per command (``facesr/cli/<command>.py``: ``add_parser(sub)`` registers it, ``run(args)``

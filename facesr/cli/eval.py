@@ -1,19 +1,32 @@
-"""``facesr eval -m MODEL ... --data DIR ... [--protocol P ...] [-o DIR]``: PSNR/SSIM tables of models
-and bicubic on test folders, one table per folder."""
+"""``facesr eval -m MODEL ... -i DIR ... [--protocol P ...] [-o DIR]``: PSNR/SSIM tables of models and
+bicubic on test folders, one table per folder."""
 from __future__ import annotations
 
 from ..errors import FacesrError
+from .common import nonneg_int
+
+DEVICE_HELP = "torch device to run the models on: cpu (default), cuda, cuda:1, mps"
 
 
 def add_parser(sub):
-    p = sub.add_parser("eval", help="evaluate models and bicubic on test folders")
-    p.add_argument("-m", "--model", nargs="+", default=["default"])
-    p.add_argument("--data", nargs="+", required=True, help="folders of HR faces (or with an HR/ sub-folder)")
-    p.add_argument("--protocol", nargs="+", default=["facesr"], help="facesr, dic, sparnet, pfsr, kdfsr, ...")
-    p.add_argument("-o", "--output", default="outputs/eval")
-    p.add_argument("--max-images", type=int, default=0)
-    p.add_argument("--no-bicubic", action="store_true")
-    p.add_argument("--device", default="cpu")
+    p = sub.add_parser("eval", help="evaluate models and bicubic on test folders (PSNR/SSIM tables)",
+                       description="Score models and the bicubic baseline on folders of HR faces. Each model "
+                                   "gets LR faces made by its own LR synthesis; one table per folder (a line "
+                                   "per method, PSNR/SSIM per protocol), printed and written to -o as .md, "
+                                   ".csv and .json.")
+    p.add_argument("-m", "--model", nargs="+", default=["default"],
+                   help="registry names or .safetensors model files (default: default)")
+    p.add_argument("-i", "--data", "--input", dest="data", nargs="+", required=True, metavar="DIR",
+                   help="folders of HR faces (or with an HR/ sub-folder), one table each")
+    p.add_argument("--protocol", nargs="+", default=["facesr"],
+                   help="metric protocols, one PSNR/SSIM column pair each: facesr (default), dic, sparnet, "
+                        "pfsr, kdfsr, ... (see facesr.metrics.PROTOCOLS)")
+    p.add_argument("-o", "--output", default="outputs/eval", help="folder for the tables (default outputs/eval)")
+    p.add_argument("--max-images", type=nonneg_int, default=0, metavar="N",
+                   help="score only the first N faces of each folder (file-name order; default 0: all)")
+    p.add_argument("--no-bicubic", action="store_true", help="leave the bicubic baseline rows out")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-folder lines or progress bars: tables only")
     p.set_defaults(fn=run)
     return p
 
@@ -22,6 +35,7 @@ def run(args) -> int:
     from ..evaluation.evaluate import load_test_set, run_eval, save_results
     from ..inference.sr import resolve_model
 
+    progress = not args.quiet
     models = {m: resolve_model(m, args.device) for m in args.model}
     hr_sizes = sorted({int(n.hr_size) for n in models.values()})
     if len(hr_sizes) > 1:
@@ -29,10 +43,13 @@ def run(args) -> int:
                           f"separately")
     hr_size = hr_sizes[0] if hr_sizes else 128
     for d in args.data:
-        test = load_test_set(d, hr_size=hr_size, max_images=args.max_images)
-        print(f"{test.name}: {len(test.hr)} faces", flush=True)
-        res = run_eval(models, test, args.protocol, include_bicubic=not args.no_bicubic, progress=True)
+        test = load_test_set(d, hr_size=hr_size, max_images=args.max_images, progress=progress)
+        if progress:
+            print(f"{test.name}: {len(test.hr)} faces, {len(models)} model(s), "
+                  f"protocol(s) {', '.join(args.protocol)}", flush=True)
+        res = run_eval(models, test, args.protocol, include_bicubic=not args.no_bicubic, progress=progress)
         saved = save_results(res, args.protocol, test.name, args.output)
-        print(saved["markdown"])
-    print(f"tables written to {args.output}")
+        print(saved["markdown"], flush=True)
+    if progress:
+        print(f"tables written to {args.output}")
     return 0

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 
 def add_parser(sub):
-    p = sub.add_parser("models", help="list registry models")
+    p = sub.add_parser("models", help="list registry models",
+                       description="List the registry's models: name (and aliases), architecture, LR->HR "
+                                   "size, whether trained weights ship with facesr, and a description.")
     p.add_argument("--params", action="store_true", help="also count parameters (exact; built without memory)")
     p.set_defaults(fn=run)
     return p

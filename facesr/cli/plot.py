@@ -10,7 +10,7 @@ def add_parser(sub):
     p = sub.add_parser("plot", help="plot a training run's loss curve and validation PSNR")
     p.add_argument("-i", "--input", required=True, help="run folder (runs/NAME) or its log.jsonl")
     p.add_argument("-o", "--output", required=True, help="PNG file to write")
-    p.add_argument("--title", default=None)
+    p.add_argument("--title", default=None, help="figure title (default: the run folder's name)")
     p.add_argument("--batch-size", type=pos_int, default=None,
                    help="global batch, to count images seen (default: from the run's config.yaml)")
     p.set_defaults(fn=run)

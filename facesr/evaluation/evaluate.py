@@ -42,7 +42,8 @@ class TestSet:
 
 def load_test_set(path, hr_size: int = 128, max_images: int = 0, progress: bool = False) -> TestSet:
     """The HR faces of a folder (or of its ``HR/`` sub-folder), resized to ``hr_size`` (uint8 HxWx3), in
-    file-name order; ``max_images`` > 0 keeps the first ones. Raises FacesrError for a missing/empty folder."""
+    file-name order; ``max_images`` > 0 keeps the first ones; ``progress``: a bar on stderr while they
+    load. Raises FacesrError for a missing/empty folder."""
     root = Path(path)
     if not root.exists():
         raise FacesrError(f"test data not found: {root}")
@@ -53,7 +54,24 @@ def load_test_set(path, hr_size: int = 128, max_images: int = 0, progress: bool 
     if not files:
         raise FacesrError(f"no images in {img_dir}")
     crop = CropPolicy("none", 0, hr_size)
-    return TestSet(root.name, files, [load_hr(f, crop) for f in files])
+    bar = _bar(progress, len(files), f"{root.name}: loading", "face")
+    hr = []
+    for f in files:
+        hr.append(load_hr(f, crop))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return TestSet(root.name, files, hr)
+
+
+def _bar(progress: bool, total: int, desc: str, unit: str):
+    """A tqdm bar on stderr (closed by the caller), or None when ``progress`` is off or there is no work."""
+    if not progress or total <= 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=False)
 
 
 def model_degradation(model) -> dict:
@@ -161,8 +179,9 @@ def run_eval(models: dict, test: TestSet, protocols: Sequence[str], degradation=
     synthesis; with ``include_bicubic`` the baseline ("Bicubic", or "Bicubic (LABEL)" when several
     syntheses are used) comes first for each synthesis, in the order the models first use them. Model
     outputs are scored as float32 images. Returns one :class:`MethodResult` per row, each naming its LR
-    synthesis in ``lr`` (and holding it, LR faces included, in ``synthesis``). Raises FacesrError when a
-    model's HR size differs from the test faces' size.
+    synthesis in ``lr`` (and holding it, LR faces included, in ``synthesis``). ``progress``: bars on
+    stderr over the faces super-resolved and the (method, protocol) scores computed. Raises FacesrError
+    when a model's HR size differs from the test faces' size.
     """
     from ..inference.sr import super_resolve
 
@@ -190,23 +209,27 @@ def run_eval(models: dict, test: TestSet, protocols: Sequence[str], degradation=
         for syn in syntheses.values():
             name = "Bicubic" if len(syntheses) == 1 else f"Bicubic ({syn.label})"
             results.append(MethodResult(name, bicubic_outputs(syn.lrs, hr_size), lr=syn.description, synthesis=syn))
-    bar = None
-    if progress and plan:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(plan), desc=test.name, unit="model", dynamic_ncols=True, leave=False)
+    n = len(test.hr)
+    bar = _bar(progress, n * len(plan), f"{test.name}: super-resolving", "face")
     for name, model, syn in plan:
-        outs = super_resolve(syn.lrs, model, batch_size=batch_size, as_float=True)
+        outs = []
+        for start in range(0, n, batch_size):  # the batches super_resolve would make, one bar step each
+            outs += super_resolve(syn.lrs[start:start + batch_size], model, batch_size=batch_size, as_float=True)
+            if bar is not None:
+                bar.update(len(syn.lrs[start:start + batch_size]))
         results.append(MethodResult(name, outs, lr=syn.description, synthesis=syn))
-        if bar is not None:
-            bar.update(1)
     if bar is not None:
         bar.close()
+    bar = _bar(progress, len(results) * len(protocols), f"{test.name}: scoring", "table")
     for r in results:
         for p in protocols:
             m = metric_evaluate(r.outputs, test.hr, p)
             r.metrics[p] = {k: m[k] for k in ("psnr", "ssim", "ms_ssim")}
             r.metrics[p]["psnr_per_image"] = list(map(float, m["psnr_per_image"]))
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
     return results
 
 
