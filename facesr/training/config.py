@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,13 @@ def _check_type(default, value, path):
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config key '{where}' must be a number, got {value!r}")
-        return type(default)(value) if isinstance(default, float) else (
-            value if isinstance(value, int) or not float(value).is_integer() else int(value))
+        if not math.isfinite(value):
+            raise ConfigError(f"config key '{where}' must be a finite number, got {value!r}")
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"config key '{where}' must be a whole number, got {value!r}")
+        return int(value)
     if isinstance(default, str):
         if isinstance(value, str):
             return value
@@ -188,9 +194,13 @@ def load_config(path=None, overrides: list[str] | None = None, raw: dict | None 
             raise ConfigError("no config given")
         p = resolve_config_path(path)
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: not a YAML text file (it is not UTF-8 text)") from None
+        except OSError as e:
+            raise ConfigError(f"cannot read config {p}: {e.strerror or e}") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{p}: a config must be a mapping at the top level")
         from .paths import resolve_config_paths
@@ -205,6 +215,8 @@ def load_config(path=None, overrides: list[str] | None = None, raw: dict | None 
     cfg = _merge(schema, raw, free_form=frozenset(FREE_FORM | set(recipe.free_form)))
     if not cfg["model"]["name"]:
         raise ConfigError("config needs model.name (a registry name, see `facesr models`)")
+    if not isinstance(cfg["model"]["name"], str):
+        raise ConfigError(f"model.name must be a registry name (a string), got {cfg['model']['name']!r}")
     if cfg["data"]["train"]["root"] is None and cfg["data"]["train"]["cache"] is None:
         raise ConfigError("config needs data.train.root (an image folder)")
     check_common(cfg)
@@ -212,20 +224,72 @@ def load_config(path=None, overrides: list[str] | None = None, raw: dict | None 
     return cfg
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_optimizer(opt: dict, where: str) -> None:
+    """An optimiser section (``train.optimizer`` and the like): lr > 0, weight_decay >= 0, betas two
+    numbers in [0, 1). Raises ConfigError naming ``where``."""
+    if opt["lr"] is None or float(opt["lr"]) <= 0:
+        raise ConfigError(f"{where}.lr must be positive, got {opt['lr']}")
+    if opt.get("weight_decay") is not None and float(opt["weight_decay"]) < 0:
+        raise ConfigError(f"{where}.weight_decay must not be negative, got {opt['weight_decay']}")
+    betas = opt.get("betas")
+    if betas is not None and not (isinstance(betas, list) and len(betas) == 2
+                                  and all(_number(b) and 0.0 <= b < 1.0 for b in betas)):
+        raise ConfigError(f"{where}.betas must be two numbers in [0, 1), e.g. [0.9, 0.99], got {betas!r}")
+
+
+def check_scheduler(sched: dict, where: str) -> None:
+    """A learning-rate schedule section: warmup >= 0, min_lr >= 0, gamma > 0, milestones a list of step
+    numbers. Raises ConfigError naming ``where``."""
+    if sched.get("warmup") is not None and sched["warmup"] < 0:
+        raise ConfigError(f"{where}.warmup must be 0 (none) or a number of steps, got {sched['warmup']}")
+    if sched.get("min_lr") is not None and sched["min_lr"] < 0:
+        raise ConfigError(f"{where}.min_lr must not be negative, got {sched['min_lr']}")
+    if sched.get("gamma") is not None and sched["gamma"] <= 0:
+        raise ConfigError(f"{where}.gamma must be positive, got {sched['gamma']}")
+    ms = sched.get("milestones")
+    if ms is not None and not (isinstance(ms, list) and all(_number(m) and m >= 0 for m in ms)):
+        raise ConfigError(f"{where}.milestones must be a list of step numbers, got {ms!r}")
+
+
 def check_common(cfg: dict) -> None:
-    """Value checks every recipe shares (types were checked against the schema already)."""
+    """Value checks every recipe shares (types were checked against the schema already); raises
+    ConfigError naming the key."""
     t, log = cfg["train"], cfg["log"]
     positive = {"train.steps": t["steps"], "train.batch_size": t["batch_size"], "train.accum_steps": t["accum_steps"],
                 "log.every": log["every"], "log.ckpt_every": log["ckpt_every"]}
     for k, v in positive.items():
         if v is None or v < 1:
             raise ConfigError(f"{k} must be at least 1, got {v}")
-    if float(t["optimizer"]["lr"]) <= 0:
-        raise ConfigError(f"train.optimizer.lr must be positive, got {t['optimizer']['lr']}")
+    not_negative = {"seed": cfg["seed"], "train.threads": t["threads"], "train.grad_clip": t["grad_clip"],
+                    "train.max_minutes": t["max_minutes"],
+                    **{f"data.{s}.workers": cfg["data"][s]["workers"] for s in ("train", "val")}}
+    for k, v in not_negative.items():
+        if v is None or v < 0:
+            raise ConfigError(f"{k} must be 0 or more, got {v}")
+    check_optimizer(t["optimizer"], "train.optimizer")
+    check_scheduler(t["scheduler"], "train.scheduler")
     if not 0.0 <= float(t["ema"]) < 1.0:
         raise ConfigError(f"train.ema must be in [0, 1) (0 = off), got {t['ema']}")
     if log["val_every"] < 0:
         raise ConfigError(f"log.val_every must be 0 (off) or positive, got {log['val_every']}")
+    for s in ("train", "val"):
+        d = cfg["data"][s]
+        if not 0.0 <= float(d["val_fraction"]) < 1.0:
+            raise ConfigError(f"data.{s}.val_fraction must be in [0, 1), got {d['val_fraction']}")
+        if d["resized_crop"] is not None and not isinstance(d["resized_crop"], dict):
+            raise ConfigError(f"data.{s}.resized_crop must be null or a mapping {{area: [lo, hi], ratio: [lo, hi]}}, "
+                              f"got {d['resized_crop']!r}")
+        for k in ("root", "cache", "landmarks"):
+            if d[k] is not None and not isinstance(d[k], str):
+                raise ConfigError(f"data.{s}.{k} must be a path, got {d[k]!r}")
+    if not isinstance(cfg["device"], str):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {cfg['device']!r}")
+    if cfg["model"]["init"] is not None and not isinstance(cfg["model"]["init"], str):
+        raise ConfigError(f"model.init must be the path of a model file, got {cfg['model']['init']!r}")
 
 
 def dump_config(cfg: dict) -> str:

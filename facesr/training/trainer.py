@@ -15,7 +15,10 @@ The main network is ``self.nets["g"]`` (``self.model``); it is what ``best``/``f
 (its EMA copy when ``train.ema`` > 0). A checkpoint (``checkpoints/last/``) holds every trained network
 (``model.safetensors`` for ``g``, ``NAME.safetensors`` for the others, ``ema.safetensors``), and in
 ``state.pt`` every optimiser, grad scaler, the RNG states, the step and the data sampler's position, so N
-steps straight and N/2 + resume + N/2 give the same weights bit for bit on the CPU, for every recipe.
+steps straight and N/2 + resume + N/2 give the same weights bit for bit on the CPU, for every recipe,
+and the same ``log.jsonl`` records (but their ``images_per_s``): the record being averaged is saved too,
+and a resumed run drops the records the interrupted call wrote after its checkpoint. Checkpoints are
+swapped in so that a kill at any moment leaves one to resume from (:mod:`facesr.training.rundir`).
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ import torch
 from .. import registry
 from ..checkpoint import git_commit, hardware, save_model
 from ..errors import ConfigError, FacesrError, require
+from ..fsutil import atomic_write
+from . import rundir
 from .config import dump_config
 from .distributed import DistInfo, any_across, average_gradients, barrier, init_distributed, mean_across
 from .ema import ModelEMA
@@ -43,15 +48,35 @@ MAIN = "g"
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device a config's ``device`` names: ``auto`` (CUDA when there is a GPU, else the CPU),
+    ``cpu``, ``cuda`` or ``cuda:N``. Anything else, or a GPU this machine lacks, is a ConfigError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(name)
-    except RuntimeError:
+    except (RuntimeError, TypeError):
         raise ConfigError(f"unknown device {name!r} (cpu, cuda, cuda:N or auto)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but this machine has no CUDA GPU (use cpu or auto)")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {name!r} is not supported for training (cpu, cuda, cuda:N or auto)")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} asked for, but this machine has no CUDA GPU (use cpu or auto)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} "
+                              f"CUDA GPU(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return dev
+
+
+def build_network(name: str, settings: dict, where: str) -> torch.nn.Module:
+    """``registry.build(name, **settings)``; settings the architecture refuses (an unknown or mistyped
+    keyword, a value of the wrong type or out of range) are a ConfigError that names ``where``."""
+    try:
+        return registry.build(name, **settings)
+    except FacesrError:
+        raise
+    except (TypeError, ValueError, RuntimeError, OverflowError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"{where}: {msg}") from None
 
 
 def make_optimizer(params, opt: dict):
@@ -107,14 +132,25 @@ class Trainer:
     def check_config(cls, cfg: dict) -> None:
         """Value checks of the recipe's own keys (raise ConfigError). Called by load_config."""
 
-    def __init__(self, cfg: dict, resume: bool = False, progress: bool | None = None):
+    def __init__(self, cfg: dict, resume: bool = False, progress: bool | None = None, overwrite: bool = False):
+        """Build the run ``cfg`` describes (from :func:`facesr.training.config.load_config`).
+
+        ``resume``: continue ``output_dir/name`` from its checkpoint (recovered first when a kill cut a
+        checkpoint swap short); ``overwrite``: start afresh even though the run folder holds an earlier
+        run, which is moved aside to ``NAME.old-TIMESTAMP`` (never deleted). Without either, a run folder
+        that holds checkpoints, a log or model files is a ConfigError. Bad settings, data or checkpoints
+        are ConfigErrors too."""
         self.cfg = cfg
         self.run_dir = Path(cfg["output_dir"]) / cfg["name"]
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.progress = cfg["log"]["progress"] if progress is None else progress
-        if (self.ckpt_dir / "last").is_dir() and not resume:
-            raise ConfigError(f"{self.run_dir} already holds a run: pass --resume to continue it, "
-                              f"or choose another name (name=...)")
+        if resume and overwrite:
+            raise ConfigError("--resume continues the run and --overwrite starts it afresh: pass one of them")
+        held = rundir.holds_run(self.run_dir)
+        if held and not resume and not overwrite:
+            raise ConfigError(f"{self.run_dir} already holds a run ({', '.join(held)}): pass --resume to continue "
+                              f"it, --overwrite to start afresh (the old folder is moved aside), or choose "
+                              f"another name (name=...)")
         t = int(cfg["train"].get("threads", 0))
         if t > 0:
             torch.set_num_threads(t)
@@ -124,10 +160,7 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
         self.seed_everything(int(cfg["seed"]))
         self.preset = registry.get_preset(cfg["model"]["name"])
-        try:
-            model = registry.build(cfg["model"]["name"], **cfg["model"]["settings"])
-        except TypeError as e:  # an unknown or mistyped setting
-            raise ConfigError(f"model.settings: {e}") from None
+        model = build_network(cfg["model"]["name"], cfg["model"]["settings"], "model.settings")
         self.nets: dict[str, torch.nn.Module] = {MAIN: model.to(self.device)}
         self.frozen: dict[str, torch.nn.Module] = {}
         self.frozen_files: dict[str, str] = {}
@@ -147,8 +180,23 @@ class Trainer:
         self.build_losses()
         self.net = self.wrap(self.model)
         self.tb = None
+        self.log_window: dict = {"running": {}, "counts": {}}  # the log record being averaged
         if resume:
-            self.load_checkpoint(self.ckpt_dir / "last")
+            if self.dist.is_main:
+                restored = rundir.recover_last(self.ckpt_dir)
+                if restored and self.progress:
+                    print(f"facesr: {restored}", flush=True)
+            barrier(self.dist)
+            self.load_checkpoint(self.ckpt_dir / rundir.LAST)
+            if self.dist.is_main:
+                # records after the checkpoint's step were written by the interrupted call; they come again
+                rundir.truncate_log(self.run_dir / "log.jsonl", self.step)
+        elif held:  # overwrite
+            if self.dist.is_main:
+                moved = rundir.move_aside(self.run_dir)
+                if self.progress:
+                    print(f"facesr: moved the earlier run to {moved}", flush=True)
+            barrier(self.dist)
 
     # ------------------------------------------------------------------ names kept for callers
     @property
@@ -209,10 +257,7 @@ class Trainer:
         """Build a trained network from a ``{name: PRESET, settings: {...}}`` config section."""
         if not spec.get("name"):
             raise ConfigError(f"{where}.name is required (a registry name, see `facesr models`)")
-        try:
-            net = registry.build(spec["name"], **(spec.get("settings") or {}))
-        except TypeError as e:
-            raise ConfigError(f"{where}.settings: {e}") from None
+        net = build_network(spec["name"], spec.get("settings") or {}, f"{where}.settings")
         self.nets[name] = net.to(self.device)
         return self.nets[name]
 
@@ -246,6 +291,9 @@ class Trainer:
         self.val_set = None
         if v.get("root") or v.get("cache"):
             hv = load_hr_array(v, self.model.hr_size, self.progress and main)
+            if len(hv) == 0:
+                raise ConfigError(f"data.val holds no images ({v.get('root') or v.get('cache')}, split "
+                                  f"{v.get('split')!r})")
             self.val_set = FaceDataset(hv, self.make_degradation(v) if v.get("degradation") else self.degradation,
                                        Augment(hflip=False), **self.sample_extras(v, len(hv)))
         if self.dist.enabled and main:
@@ -450,14 +498,17 @@ class Trainer:
         """Write ``checkpoints/last`` atomically (a temp folder renamed over the old one); rank 0 only."""
         if not self.dist.is_main:
             return
-        tmp = self.ckpt_dir / f".last.tmp{os.getpid()}"
+        tmp = self.ckpt_dir / f"{rundir.TEMP_PREFIX}tmp{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
+        files = []
         for name, net in self.nets.items():
             save_model(net, tmp / self.net_file(name), self.model_meta(metrics, name))
+            files.append(self.net_file(name))
         if self.ema is not None:
             save_model(self.ema.module, tmp / "ema.safetensors", self.model_meta(metrics))
+            files.append("ema.safetensors")
         state = {
             "step": self.step, "recipe": self.cfg["recipe"],
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
@@ -465,19 +516,15 @@ class Trainer:
             "sampler": self.sampler.state_dict(),
             "torch_rng": torch.get_rng_state(), "best": self.best, "train_seconds": self.train_seconds,
             "python_rng": repr(random.getstate()), "history": json.dumps(self.history),
-            "extra": self.extra_state(),
+            "extra": self.extra_state(), "log_window": json.dumps(self.log_window),
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        torch.save(state, tmp / "state.pt")
-        (tmp / "config.yaml").write_text(dump_config(self.cfg))
-        last = self.ckpt_dir / "last"
-        old = self.ckpt_dir / f".last.old{os.getpid()}"
-        if last.exists():
-            os.replace(last, old)
-        os.replace(tmp, last)
-        if old.exists():
-            shutil.rmtree(old)
+        atomic_write(tmp / "state.pt", lambda f: torch.save(state, f))
+        cfg_text = dump_config(self.cfg).encode()
+        atomic_write(tmp / "config.yaml", lambda f: f.write(cfg_text))
+        rundir.write_marker(tmp, self.step, files + ["state.pt", "config.yaml"])  # last: complete from here
+        rundir.swap_in(tmp, self.ckpt_dir)
 
     def load_checkpoint(self, path: Path) -> None:
         import ast
@@ -486,40 +533,67 @@ class Trainer:
         from ..checkpoint import read_weights
 
         if not (path / "state.pt").is_file():
-            raise ConfigError(f"nothing to resume: {path} holds no checkpoint")
+            where = path.parent if path.name == rundir.LAST else path
+            raise ConfigError(f"nothing to resume: {where} holds no checkpoint (start without --resume)")
+        state_file = path / "state.pt"
+        not_state = f"{state_file} is not a facesr training state"
         try:
-            st = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
-            raise ConfigError(f"{path / 'state.pt'} is not a facesr training state ({type(e).__name__})") from None
+            st = torch.load(state_file, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError,
+                ImportError, IndexError, KeyError, TypeError) as e:
+            raise ConfigError(f"{not_state} ({type(e).__name__}); resume from another checkpoint or start "
+                              f"afresh with --overwrite") from None
+        if not isinstance(st, dict):
+            raise ConfigError(f"{not_state} (it holds a {type(st).__name__}, not a mapping)")
+        missing = [k for k in ("step", "sampler", "torch_rng", "best", "train_seconds", "python_rng", "history",
+                               "extra") if k not in st]
+        if "optimizers" not in st and "optimizer" not in st:
+            missing.append("optimizers")
+        if missing:
+            raise ConfigError(f"{not_state} (no {', '.join(missing)})")
         if st.get("recipe", "sr") != self.cfg["recipe"]:
-            raise ConfigError(f"{path} was written by recipe {st.get('recipe')!r}, not {self.cfg['recipe']!r}")
-        for name, net in self.nets.items():
-            f = path / self.net_file(name)
-            if not f.is_file():
-                raise ConfigError(f"cannot resume: {f} is missing")
-            try:
-                net.load_state_dict(read_weights(f))
-            except RuntimeError:
-                raise ConfigError(f"cannot resume: {f} does not fit network {name!r} of this config "
-                                  f"(was the run started with another model?)") from None
+            raise ConfigError(f"cannot resume: {path} was written by recipe {st.get('recipe')!r}, "
+                              f"not {self.cfg['recipe']!r}")
+        files = {name: path / self.net_file(name) for name in self.nets}
         if self.ema is not None:
-            self.ema.load_state_dict(read_weights(path / "ema.safetensors"))
-        self.step = int(st["step"])
+            files["ema"] = path / "ema.safetensors"
+        for name, f in files.items():
+            if not f.is_file():
+                hint = " (was the run trained without train.ema?)" if name == "ema" else ""
+                raise ConfigError(f"cannot resume: {f} is missing{hint}")
+            module = self.ema if name == "ema" else self.nets[name]
+            try:
+                module.load_state_dict(read_weights(f))
+            except (RuntimeError, KeyError, ValueError):
+                raise ConfigError(f"cannot resume: {f} does not fit network {name!r} of this config "
+                                  f"(was the run started with another model or settings?)") from None
+            except Exception as e:  # safetensors' own error types for a damaged file
+                raise ConfigError(f"cannot resume: {f} is not a readable weights file "
+                                  f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
         opts = st.get("optimizers") or {MAIN: st["optimizer"]}  # older checkpoints held one optimiser
         for name, opt in self.optimizers.items():
-            opt.load_state_dict(opts[name])
-        for name, sc in self.scalers.items():
-            if sc is not None and name in st.get("scalers", {}):
-                sc.load_state_dict(st["scalers"][name])
-        self.sampler.load_state_dict(st["sampler"])
-        torch.set_rng_state(st["torch_rng"])
-        if "cuda_rng" in st and self.device.type == "cuda":
-            torch.cuda.set_rng_state(st["cuda_rng"], self.device)
-        random.setstate(ast.literal_eval(st["python_rng"]))
-        self.best = dict(st["best"])
-        self.train_seconds = float(st["train_seconds"])
-        self.history = json.loads(st["history"])
-        self.load_extra_state(st["extra"])
+            try:
+                opt.load_state_dict(opts[name])
+            except (KeyError, ValueError, TypeError, RuntimeError):
+                raise ConfigError(f"cannot resume: the optimiser state {name!r} in {state_file} does not fit this "
+                                  f"config (another optimizer or networks than the run was started with?)") from None
+        try:
+            for name, sc in self.scalers.items():
+                if sc is not None and name in st.get("scalers", {}):
+                    sc.load_state_dict(st["scalers"][name])
+            self.sampler.load_state_dict(st["sampler"])
+            torch.set_rng_state(st["torch_rng"])
+            if "cuda_rng" in st and self.device.type == "cuda":
+                torch.cuda.set_rng_state(st["cuda_rng"], self.device)
+            random.setstate(ast.literal_eval(st["python_rng"]))
+            self.best = dict(st["best"])
+            self.train_seconds = float(st["train_seconds"])
+            self.history = json.loads(st["history"])
+            self.log_window = json.loads(st.get("log_window") or '{"running": {}, "counts": {}}')
+            self.load_extra_state(st["extra"])
+        except (KeyError, ValueError, TypeError, RuntimeError, SyntaxError) as e:
+            raise ConfigError(f"{not_state} (damaged: {type(e).__name__})") from None
+        self.step = int(st["step"])
 
     train_seconds = 0.0
 
@@ -547,7 +621,8 @@ class Trainer:
             if want is True:
                 raise
             return None
-        return SummaryWriter(str(self.run_dir / "tb"))
+        # a resumed run drops the events the interrupted call wrote after its checkpoint
+        return SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step + 1 if self.step > 0 else None)
 
     def fit(self, steps: int | None = None) -> dict:
         """Train until the recipe's total steps (or ``steps`` more, if given) or until
@@ -570,9 +645,11 @@ class Trainer:
 
             bar = tqdm(total=total, initial=self.step, desc=self.cfg["name"], unit="step", dynamic_ncols=True)
         last_val: dict = {}
-        running: dict[str, float] = {}
-        counts: dict[str, int] = {}  # a term may be logged on some steps only (G every n_critic steps)
-        n_run = 0
+        # sums and counts of the record being averaged; kept in checkpoints, so that a resumed run logs
+        # what the straight run logs (a term may be logged on some steps only: G every n_critic steps)
+        running: dict[str, float] = self.log_window["running"]
+        counts: dict[str, int] = self.log_window["counts"]
+        n_run = 0  # steps of this call in the window (throughput)
         t_last = t_window = time.time()
         try:
             while self.step < end:
@@ -587,7 +664,7 @@ class Trainer:
                 # every rank has the same config, so all of them take part in this all-reduce (or none)
                 out_of_time = limit_s > 0 and any_across(time.time() - t_start >= limit_s, self.dist)
                 for k, v in out.items():
-                    running[k] = running.get(k, 0.0) + v
+                    running[k] = running.get(k, 0.0) + float(v)
                     counts[k] = counts.get(k, 0) + 1
                 n_run += 1
                 now = time.time()
@@ -603,7 +680,9 @@ class Trainer:
                     rec = {"step": self.step, **lr_logs, **{k: v / counts[k] for k, v in running.items()},
                            "images_per_s": round(n_run * int(self.cfg["train"]["batch_size"]) / window, 3)}
                     self._log(rec)
-                    running, counts, n_run = {}, {}, 0
+                    running.clear()
+                    counts.clear()
+                    n_run = 0
                     t_window = time.time()
                 if int(log["val_every"]) > 0 and (self.step % int(log["val_every"]) == 0 or self.step == total):
                     last_val = self.validate()
@@ -649,6 +728,7 @@ def _aligned_array(path, n: int, what: str) -> np.ndarray:
     return arr
 
 
-def make_trainer(cfg: dict, resume: bool = False, progress: bool | None = None) -> Trainer:
-    """The recipe ``cfg['recipe']`` built on ``cfg`` (from :func:`facesr.training.config.load_config`)."""
-    return get_recipe(cfg["recipe"])(cfg, resume=resume, progress=progress)
+def make_trainer(cfg: dict, resume: bool = False, progress: bool | None = None, overwrite: bool = False) -> Trainer:
+    """The recipe ``cfg['recipe']`` built on ``cfg`` (from :func:`facesr.training.config.load_config`);
+    ``resume`` / ``overwrite`` as for :class:`Trainer`."""
+    return get_recipe(cfg["recipe"])(cfg, resume=resume, progress=progress, overwrite=overwrite)

@@ -17,6 +17,7 @@ import contextlib
 import torch
 
 from ...errors import ConfigError
+from ..config import check_optimizer, check_scheduler
 from ..trainer import MAIN
 from . import register_recipe
 from .sr import SRRecipe
@@ -58,8 +59,8 @@ class GANRecipe(SRRecipe):
         for k in ("weight", "feature_matching", "gp_weight", "drift"):
             if float(g[k]) < 0:
                 raise ConfigError(f"gan.{k} must not be negative, got {g[k]}")
-        if float(cfg["train"]["optimizer_d"]["lr"]) <= 0:
-            raise ConfigError(f"train.optimizer_d.lr must be positive, got {cfg['train']['optimizer_d']['lr']}")
+        check_optimizer(cfg["train"]["optimizer_d"], "train.optimizer_d")
+        check_scheduler(cfg["train"]["scheduler_d"], "train.scheduler_d")
 
     # ------------------------------------------------------------------ set-up
     def build_networks(self) -> None:
