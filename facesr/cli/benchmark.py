@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import nonneg_int, pos_int
+from .common import check_device, nonneg_int, pos_int
 from .eval import DEVICE_HELP
 
 
@@ -46,7 +46,7 @@ def run(args) -> int:
 
     command = "facesr benchmark " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if args.record_command else None
     res = run_benchmark(args.model, args.data, args.output, protocol=args.protocol, face=not args.no_face,
-                        cost=not args.no_cost, max_images=args.max_images, device=args.device, command=command,
+                        cost=not args.no_cost, max_images=args.max_images, device=check_device(args.device), command=command,
                         progress=not args.quiet, timing_rounds=args.timing_rounds)
     print(res["markdown"])
     if not args.quiet:

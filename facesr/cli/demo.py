@@ -25,7 +25,9 @@ def add_parser(sub):
 
 def run(args) -> int:
     from ..enhance import enhance_paths
+    from .common import check_device
 
+    args.device = check_device(args.device)
     summary = enhance_paths([SAMPLE_PHOTO], Path(args.output) / "enhance", model=args.model, upscale=4,
                             device=args.device, progress=False)
     print(f"enhanced {SAMPLE_PHOTO.name} (x4): {summary.faces} face(s) restored -> "

@@ -3,9 +3,9 @@ bicubic on test folders, one table per folder."""
 from __future__ import annotations
 
 from ..errors import FacesrError
-from .common import nonneg_int
+from .common import check_device, nonneg_int
 
-DEVICE_HELP = "torch device to run the models on: cpu (default), cuda, cuda:1, mps"
+DEVICE_HELP = "torch device to run the models on: cpu (default), cuda, cuda:N, mps or auto"
 
 
 def add_parser(sub):
@@ -36,7 +36,8 @@ def run(args) -> int:
     from ..inference.sr import resolve_model
 
     progress = not args.quiet
-    models = {m: resolve_model(m, args.device) for m in args.model}
+    device = check_device(args.device)
+    models = {m: resolve_model(m, device) for m in args.model}
     hr_sizes = sorted({int(n.hr_size) for n in models.values()})
     if len(hr_sizes) > 1:
         raise FacesrError(f"models with different HR sizes cannot share one table: {hr_sizes}; evaluate them "

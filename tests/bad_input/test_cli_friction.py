@@ -54,6 +54,15 @@ def test_every_command_has_a_help_line():
     assert {c.dest: (c.help or "").strip() != "" for c in sub._choices_actions} == {n: True for n in sub.choices}
 
 
+@pytest.mark.parametrize("command", ["eval", "benchmark", "demo"])
+def test_unknown_device_is_one_line(command, capsys, tmp_path):
+    extra = ["-i", str(tmp_path)] if command != "demo" else []
+    assert main([command, "--device", "foo", "-o", str(tmp_path / "out"), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facesr: error:") and "foo" in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_demo_help_says_it_enhances_a_photo():
     ap = build_parser()
     sub = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
