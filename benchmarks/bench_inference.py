@@ -9,10 +9,10 @@ rounding differences; ``--init default`` keeps the model's own init, under which
 to 0.5 +- 2e-4 and every path agrees to ~1e-7):
 
 * eager      ``model.eval()`` forward under ``torch.no_grad()`` (the plain PyTorch path)
-* optimised  :func:`facesr.inference.optimize.optimize_for_inference` under ``torch.inference_mode()``
-* ORT        the ``onnxruntime`` inference back-end (:class:`facesr.inference.runtime.OrtSR`: the
+* optimised  the ``torch`` back-end's rewrite (:func:`facesr.deploy.torch_backend.rewrite`) under ``torch.inference_mode()``
+* ORT        the ``onnxruntime`` inference back-end (:class:`facesr.deploy.onnx_backend.OrtSR`: the
              optimised graph exported to ONNX, run by ONNX Runtime's CPU provider), same number of threads
-* ncnn       the ``ncnn`` inference back-end (:class:`facesr.inference.ncnn_backend.NcnnSR`: the model
+* ncnn       the ``ncnn`` inference back-end (:class:`facesr.deploy.ncnn_backend.NcnnSR`: the model
              converted by pnnx, run by ncnn's CPU engine in float32, one face at a time), same number of
              threads (ncnn's own OpenMP runtime; ``--no-ncnn`` skips it)
 
@@ -64,7 +64,8 @@ import facesr  # noqa: E402
 from facesr.checkpoint import hardware  # noqa: E402
 from facesr.errors import FacesrError  # noqa: E402
 from facesr.evaluation.cost import sync  # noqa: E402
-from facesr.inference.optimize import optimize_for_inference  # noqa: E402
+from facesr.deploy.torch_backend import rewrite as optimize_for_inference  # noqa: E402
+from facesr.models.sparnet.inference import inference_rewrite as sparnet_rewrite  # noqa: E402
 from facesr.models.perturb import perturb_weights  # noqa: E402
 from facesr.registry import list_presets  # noqa: E402
 
@@ -77,8 +78,8 @@ def _loadavg() -> str:
 
 
 def _ort(model, threads: int):
-    """The onnxruntime back-end exactly as facesr runs it (facesr.inference.runtime.OrtSR)."""
-    from facesr.inference.runtime import inference_model
+    """The onnxruntime back-end exactly as facesr runs it (facesr.deploy.onnx_backend.OrtSR)."""
+    from facesr.deploy import inference_model
 
     try:
         return inference_model(model, "onnxruntime", threads=threads)
@@ -88,11 +89,11 @@ def _ort(model, threads: int):
 
 
 def _ncnn(model, threads: int):
-    """The ncnn back-end exactly as facesr runs it (facesr.inference.ncnn_backend.NcnnSR), converted afresh
+    """The ncnn back-end exactly as facesr runs it (facesr.deploy.ncnn_backend.NcnnSR), converted afresh
     into a temporary folder (so that build s is the conversion, not a cache hit)."""
     import tempfile
 
-    from facesr.inference.ncnn_backend import cached_ncnn
+    from facesr.deploy.ncnn_backend import cached_ncnn
 
     try:
         with tempfile.TemporaryDirectory() as tmp:  # ncnn holds the loaded model in memory: the files can go
@@ -190,15 +191,11 @@ def bench_model(name: str, args) -> list[dict]:
         paths_b = dict(paths)
         if args.ablation and batch == 1:
             paths_b.update({
-                "fold BN only": optimize_for_inference(model, up_mode="nearest", channels_last=False, mkldnn=False),
-                "+ low-res up-convs": optimize_for_inference(model, channels_last=False, mkldnn=False),
-                "+ channels_last": optimize_for_inference(model, mkldnn=False),
-                "+ oneDNN packed weights, fused act (= optimised)": optimize_for_inference(model),
-                "  sub-pixel instead of transposed": optimize_for_inference(model, up_mode="subpixel"),
-                "TorchScript freeze (plain graph)": optimize_for_inference(
-                    model, fold_bn=False, up_mode="nearest", channels_last=False, mkldnn=False, jit=True),
-                "TorchScript freeze (optimised, no oneDNN calls)": optimize_for_inference(model, mkldnn=False,
-                                                                                          jit=True),
+                "fold BN only": sparnet_rewrite(model, up_mode="nearest", channels_last=False, mkldnn=False),
+                "+ low-res up-convs": sparnet_rewrite(model, channels_last=False, mkldnn=False),
+                "+ channels_last": sparnet_rewrite(model, mkldnn=False),
+                "+ oneDNN packed weights, fused act (= optimised)": sparnet_rewrite(model),
+
             })
         times, diffs = _timed(paths_b, x, reps, args.warmup)
         med = {k: statistics.median(v) for k, v in times.items()}

@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 import facesr  # noqa: E402
 from facesr.checkpoint import hardware  # noqa: E402
-from facesr.inference.optimize import optimize_for_inference  # noqa: E402
+from facesr.deploy.torch_backend import rewrite as optimize_for_inference  # noqa: E402
 
 
 def _median_ms(fn, x, repeats: int) -> float:

@@ -104,7 +104,7 @@ def test_bottleneck_paper_and_released_code():
 
 
 def test_depth0_attention_forward_and_optimized_copy():
-    from facesr.inference.optimize import optimize_for_inference
+    from facesr.deploy.torch_backend import rewrite
     from facesr.models.perturb import perturb_weights
 
     m = perturb_weights(facesr.build("sparnet", channels=[4, 8, 8, 8], res_depth=1, hg_mid=4, bottleneck=16),
@@ -113,7 +113,7 @@ def test_depth0_attention_forward_and_optimized_copy():
     x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)).double()
     with torch.no_grad():
         ref = m.net(m.upsample_input(x) * 2 - 1)
-        opt = optimize_for_inference(m)
+        opt = rewrite(m)
         out = opt.net(opt.upsample_input(x) * 2 - 1)
     assert float((out - ref).abs().max()) <= 1e-9 * float(ref.abs().max())
     maps = m.attention_maps(x)

@@ -1,7 +1,4 @@
-"""Inference: super-resolution of face crops, whole-photo enhancement, optimised / exported back-ends.
+"""Inference: super-resolution of face crops and whole-photo enhancement. The back-ends live in
+:mod:`facesr.deploy`; ``BACKENDS`` is re-exported here for callers not yet moved there."""
 
-``BACKENDS`` lives here (not in :mod:`.runtime`, which imports torch) so that building the command
-line's parser stays torch-free.
-"""
-
-BACKENDS = ("auto", "eager", "torch", "onnxruntime", "aoti", "ncnn")
+from ..deploy import BACKENDS  # noqa: F401
