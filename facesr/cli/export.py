@@ -1,14 +1,12 @@
-"""``facesr export``: write a model as ONNX (checked with ONNX Runtime), as an AOTInductor package or
-for ncnn.
+"""``facesr export``: write a model as ONNX (checked with ONNX Runtime) or for ncnn (checked with ncnn).
 
     facesr export -m MODEL -o FILE.onnx [--opset N] [--no-check] [--random-weights] [--plain]
-    facesr export -m MODEL -o FILE.pt2 [--static-batch N] [--no-check] [--random-weights]
     facesr export -m MODEL -o FILE.param [--no-check] [--random-weights]
 
-The format follows the suffix: ``.onnx`` (:func:`facesr.inference.export.export_onnx`), ``.pt2``
-(:func:`facesr.inference.aoti.compile_aoti`: native code for this CPU and torch version, needs a C++
-compiler, about a minute for SPARNet) or ``.param`` (:func:`facesr.inference.ncnn_backend.export_ncnn`:
-``FILE.param`` + ``FILE.bin`` for the ncnn runtime, one face ``3 x lr x lr`` in, checked with ncnn).
+The format follows the suffix: ``.onnx`` (:func:`facesr.deploy.onnx_backend.export_onnx`) or ``.param``
+(:func:`facesr.deploy.ncnn_backend.export_ncnn`: ``FILE.param`` + ``FILE.bin`` for the ncnn runtime, one
+face ``3 x lr x lr`` in, checked with ncnn). Both export what the ``torch`` back-end runs (the model's own
+inference rewrite, or the generic one: BatchNorm folded); ``--plain`` exports the layer graph as it is.
 
 ``MODEL`` is a registry name with shipped weights or a facesr ``.safetensors`` model file;
 ``--random-weights`` builds the registry preset with random weights instead (for presets whose weights
@@ -29,24 +27,21 @@ __all__ = ["add_parser", "add_export_parser", "cmd_export", "run"]
 def add_export_parser(subparsers):
     """Register the ``export`` sub-command on an ``argparse`` sub-parsers object; returns its parser."""
     p = subparsers.add_parser(
-        "export", help="export a model to ONNX, an AOTInductor package or ncnn (LR [0,1] -> SR [0,1]) and check it",
+        "export", help="export a model to ONNX or ncnn (LR [0,1] -> SR [0,1]) and check it",
         description="Export a model to ONNX (FILE.onnx: input 'lr' (N x 3 x lr x lr, [0,1]), output 'sr' "
                     "(N x 3 x hr x hr, [0,1]), dynamic batch; checked with ONNX Runtime at batch 1 and 3) or "
-                    "compile it with AOTInductor (FILE.pt2: same contract, native code for this CPU and "
-                    "torch version; needs a C++ compiler; checked by loading it) or convert it for ncnn "
+                    "convert it for ncnn "
                     "(FILE.param + FILE.bin: blob 'in0' (3 x lr x lr, [0,1]) -> 'out0' (3 x hr x hr, [0,1]), "
                     "one face per run; float32; checked with ncnn at batch 1 and 3).")
     p.add_argument("-m", "--model", default="default", help="registry name or .safetensors model file")
-    p.add_argument("-o", "--output", required=True, help="the .onnx, .pt2 or .param (ncnn) file to write")
+    p.add_argument("-o", "--output", required=True, help="the .onnx or .param (ncnn) file to write")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    p.add_argument("--no-check", action="store_true", help="do not compare ONNX Runtime with PyTorch")
+    p.add_argument("--no-check", action="store_true", help="do not compare the exported file's outputs with PyTorch")
     p.add_argument("--random-weights", action="store_true",
                    help="export the registry preset with random weights (perturb_weights) instead of loading")
     p.add_argument("--plain", action="store_true",
-                   help="export the layer graph as it is (no BatchNorm folding / sub-pixel up-convs)")
+                   help="ONNX only: export the layer graph as it is (no inference rewrite, no BatchNorm folding)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference allowed (default 1e-4)")
-    p.add_argument("--static-batch", type=int, default=None, metavar="N",
-                   help=".pt2 only: compile for batch N alone (faster than the default any-batch package)")
     p.set_defaults(fn=cmd_export)
     return p
 
@@ -66,31 +61,11 @@ def _model(args):
     return facesr.load(args.model)
 
 
-def _export_aoti(args, out: Path) -> int:
-    from ..inference.aoti import aoti_unavailable_reason, compile_aoti
+def _export_ncnn(args, out: Path) -> int:
+    from ..deploy.ncnn_backend import export_ncnn
 
     if args.plain:
-        raise FacesrError("--plain applies to ONNX export; .pt2 packages are always compiled from the optimised graph")
-    reason = aoti_unavailable_reason()
-    if reason:
-        raise FacesrError(reason)
-    model = _model(args)
-    print(f"compiling with AOTInductor into {out} (about a minute for SPARNet) ...", file=sys.stderr)
-    res = compile_aoti(model, out, batch=args.static_batch, check=not args.no_check, tolerance=args.tolerance)
-    lr, hr, b = res["lr_size"], res["hr_size"], res["batch"]
-    n = "N" if b == "dynamic" else b
-    print(f"wrote {res['path']} ({res['bytes'] / 1e6:.1f} MB, compiled in {res['compile_s']:.0f} s): "
-          f"lr {n} x 3 x {lr} x {lr} in [0,1] -> sr {n} x 3 x {hr} x {hr} in [0,1]")
-    return _report_check(res, "the package")
-
-
-def _export_ncnn(args, out: Path) -> int:
-    from ..inference.ncnn_backend import export_ncnn
-
-    for flag, given in (("--plain", args.plain), ("--static-batch", args.static_batch is not None)):
-        if given:
-            raise FacesrError(f"{flag} does not apply to ncnn files (converted from the optimised graph, one face "
-                              "per run)")
+        raise FacesrError("--plain does not apply to ncnn files (converted from the rewritten graph, one face per run)")
     model = _model(args)
     print(f"converting for ncnn into {out} and {out.with_suffix('.bin')} (about 10 s for SPARNet) ...",
           file=sys.stderr)
@@ -120,20 +95,15 @@ def _report_check(res: dict, what: str) -> int:
 def cmd_export(args) -> int:
     """Handler of ``facesr export``: 0 on success, 2 (one line on stderr) on a user error or a failed check."""
     try:
-        from ..inference.export import export_onnx
+        from ..deploy.onnx_backend import export_onnx
 
         out = Path(args.output)
-        if out.suffix.lower() not in (".onnx", ".pt2", ".param"):
-            raise FacesrError(f"the output file must end in .onnx (ONNX), .pt2 (AOTInductor package) or .param "
-                              f"(ncnn): {out}")
+        if out.suffix.lower() not in (".onnx", ".param"):
+            raise FacesrError(f"the output file must end in .onnx (ONNX) or .param (ncnn): {out}")
         if out.is_dir():
             raise FacesrError(f"the output is a folder, not a file: {out}")
-        if out.suffix.lower() == ".pt2":
-            return _export_aoti(args, out)
         if out.suffix.lower() == ".param":
             return _export_ncnn(args, out)
-        if args.static_batch is not None:
-            raise FacesrError("--static-batch applies to .pt2 packages; ONNX files always take any batch size")
         if args.opset < 11:
             raise FacesrError(f"--opset {args.opset} is too old: the graph needs opset 11 or newer (default 17)")
         model = _model(args)
