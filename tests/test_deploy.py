@@ -86,6 +86,20 @@ def test_every_16_to_128_preset_under_torch(name):
     assert float((out - ref).abs().max()) <= TOL
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_ORT, reason="onnx / onnxruntime not installed")
+@pytest.mark.parametrize("name", _sr_presets())
+def test_every_lr_only_16_to_128_preset_exports_to_onnx(name, tmp_path):
+    """ONNX export (of what the torch back-end runs) holds for every preset that takes the LR face alone."""
+    from facesr.deploy.onnx_backend import export_onnx
+
+    model = perturb_weights(facesr.build(name)).eval()
+    if not isinstance(model, SRModel) or getattr(model, "prior_channels", 0):
+        pytest.skip("not an LR-only SR model (a discriminator or a teacher)")
+    res = export_onnx(model, tmp_path / "m.onnx")
+    assert res["checked"] and res["ok"], res
+
+
 def test_generic_rewrite_folds_only_safe_batchnorms():
     """A conv feeding a BatchNorm and a shortcut keeps its BatchNorm; a conv feeding only one folds; an
     in-place activation between conv and BatchNorm blocks folding; hand-written convs fold too."""
@@ -138,7 +152,7 @@ def test_torch_backend_keeps_attributes_and_returns_plain_tensors():
 
 # ----------------------------------------------------------------------------------------- ONNX
 @pytest.mark.skipif(not HAS_ORT, reason="onnx / onnxruntime not installed")
-@pytest.mark.parametrize("optimize", [True])  # plain export: see the report (SRModel.upsample_input)
+@pytest.mark.parametrize("optimize", [True, False])
 def test_onnx_export_matches_pytorch(tmp_path, optimize):
     import onnx
 

@@ -103,7 +103,7 @@ def resize(x, size, kernel: str = "bicubic"):
     import torch
 
     oh, ow = _size_hw(size)
-    ih, iw = x.shape[-2], x.shape[-1]
+    ih, iw = int(x.shape[-2]), int(x.shape[-1])  # constants when traced (the weights are built for fixed sizes)
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16) else torch.float32
     out = x.to(dtype)
     if ow != iw:

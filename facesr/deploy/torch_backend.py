@@ -290,22 +290,26 @@ def build_torch(model: nn.Module) -> TorchSR:
     return TorchSR(rewrite(model, "torch"), model).eval()
 
 
-class _Clamped(nn.Module):
-    """Clamps the output of a model that is not a facesr ``SRModel`` to [0, 1]."""
+class LROnly(nn.Module):
+    """``model`` called with the LR face alone, so that tracing sees one tensor input and the model's other
+    arguments keep their Python defaults (a progressive generator's ``stage``/``alpha``: the full model);
+    the output is clamped to [0, 1] when ``clamp`` (models that are not facesr ``SRModel``s)."""
 
-    def __init__(self, model):
+    def __init__(self, model, clamp: bool = False):
         super().__init__()
         self.m = model
+        self.clamp = clamp
 
     def forward(self, x):
-        return self.m(x).clamp(0.0, 1.0)
+        y = self.m(x)
+        return y.clamp(0.0, 1.0) if self.clamp else y
 
 
 def export_module(model: nn.Module, target: str, optimize: bool = True) -> nn.Module:
     """The module an exporter traces for ``target`` (``onnx`` / ``ncnn``): the rewrite for that target
-    (``optimize=False``: ``model`` itself), its output clamped to [0, 1] unless ``model`` is an ``SRModel``
-    (which clamps its own)."""
+    (``optimize=False``: ``model`` itself) taking the LR face alone, its output clamped to [0, 1] unless
+    ``model`` is an ``SRModel`` (which clamps its own)."""
     from ..models.common import SRModel
 
     net = rewrite(model, target) if optimize else model
-    return net if isinstance(model, SRModel) else _Clamped(net)
+    return LROnly(net, clamp=not isinstance(model, SRModel))
