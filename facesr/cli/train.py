@@ -19,7 +19,7 @@ def add_parser(sub):
     p.add_argument("--steps", type=pos_int, default=None, help="stop after this many more steps")
     p.add_argument("--device", default=None,
                    help="auto, cpu, cuda or cuda:N (overrides the config's device)")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (the final line is still printed)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.steps=500")
     p.set_defaults(fn=run)
     return p

@@ -48,16 +48,11 @@ def _marker(folder: Path) -> dict | None:
 
 def is_complete(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` holds a whole checkpoint: a valid marker, ``state.pt`` and every file the marker
-    lists. A folder without a marker counts when it holds ``state.pt``, ``model.safetensors`` and
-    ``config.yaml`` (the file that checkpoints written before the marker existed wrote last)."""
+    lists."""
     folder = Path(folder)
-    if not (folder / "state.pt").is_file():
-        return False
     m = _marker(folder)
-    if m is None:
-        if (folder / MARKER).exists():  # a marker cut short by a kill
-            return False
-        return (folder / "model.safetensors").is_file() and (folder / "config.yaml").is_file()
+    if m is None or not (folder / "state.pt").is_file():
+        return False
     return all(isinstance(f, str) and (folder / f).is_file() for f in m["files"])
 
 
