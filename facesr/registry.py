@@ -161,7 +161,8 @@ MAX_SETTING_INT = 1 << 20
 MAX_SETTING_VALUES = 1 << 16
 
 
-def _check_settings_bounds(path: Path, settings: dict) -> None:
+def _check_settings_bounds(path, settings: dict, verdict: str = "the file is corrupt",
+                           error: type = ModelNotFoundError) -> None:
     """Refuse absurd settings from a file (``res_depth: 1e12``, a million-entry channel list) with one
     line, before any network is built: integers beyond ``MAX_SETTING_INT``, non-finite floats, more than
     ``MAX_SETTING_VALUES`` values in all."""
@@ -173,8 +174,7 @@ def _check_settings_bounds(path: Path, settings: dict) -> None:
         key, v = stack.pop()
         count += 1
         if count > MAX_SETTING_VALUES:
-            raise ModelNotFoundError(f"{path}: its settings hold more than {MAX_SETTING_VALUES} values; "
-                                     "the file is corrupt")
+            raise error(f"{path}: its settings hold more than {MAX_SETTING_VALUES} values; {verdict}")
         if isinstance(v, dict):
             stack.extend((key, x) for x in v.values())
         elif isinstance(v, list):
@@ -182,10 +182,9 @@ def _check_settings_bounds(path: Path, settings: dict) -> None:
         elif isinstance(v, bool):
             continue
         elif isinstance(v, int) and abs(v) > MAX_SETTING_INT:
-            raise ModelNotFoundError(f"{path}: setting {key!r} has the absurd value {v} (limit "
-                                     f"{MAX_SETTING_INT}); the file is corrupt")
+            raise error(f"{path}: setting {key!r} has the absurd value {v} (limit {MAX_SETTING_INT}); {verdict}")
         elif isinstance(v, float) and not math.isfinite(v):
-            raise ModelNotFoundError(f"{path}: setting {key!r} is {v}; the file is corrupt")
+            raise error(f"{path}: setting {key!r} is {v}; {verdict}")
 
 
 class _OverBudget(Exception):
@@ -226,6 +225,26 @@ def _meta_build(arch: str, settings: dict, path: Path, max_numel: int, max_tenso
     finally:
         for h in handles:
             h.remove()
+
+
+#: the largest network a config may ask to train (parameters + buffers, as counted on the meta device)
+MAX_BUILD_VALUES = 1 << 31
+
+
+def check_buildable(name: str, settings: dict, where: str, max_values: int = MAX_BUILD_VALUES) -> None:
+    """Refuse, with one ConfigError line naming ``where``, settings for preset ``name`` that are absurd
+    (:data:`MAX_SETTING_INT`) or that build a network of more than ``max_values`` values, before any
+    memory is committed: the network is first built on torch's ``meta`` device within that budget."""
+    from .errors import ConfigError
+
+    p = get_preset(name)
+    full = {**p.settings, **settings}
+    _check_settings_bounds(where, full, verdict="refused", error=ConfigError)
+    try:
+        _meta_build(p.arch, full, Path(where), max_values, max_values, 1 << 22)
+    except _OverBudget as e:
+        raise ConfigError(f"{where}: these settings build a network of over {max_values:,} values ({e}); "
+                          f"refused") from None
 
 
 def _build_from_file(arch: str, settings: dict, path: Path, meta_device: bool = False, budget=None):

@@ -40,7 +40,10 @@ def nonneg_int(s: str) -> int:
 
 def pos_int(s: str) -> int:
     """``argparse`` type: an integer >= 1."""
-    v = nonneg_int(s)
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {s!r}")
     return v

@@ -19,37 +19,33 @@ LARGE_INPUT_FACTOR = 4  # an input side above this many times the model's LR siz
 
 def add_parser(sub):
     p = sub.add_parser("sr", help="super-resolve face crops (a file or a folder)")
-    p.add_argument("-i", "--input", required=True)
+    p.add_argument("-i", "--input", required=True, nargs="+",
+                   help="face crop image file(s) and/or folder(s) of them")
     p.add_argument("-o", "--output", required=True, help="output folder (or file, for one input file)")
     p.add_argument("-m", "--model", default="default", help="registry name or .safetensors file")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
-    p.add_argument("--recursive", action="store_true")
+    p.add_argument("--recursive", action="store_true", help="also search sub-folders of folder inputs")
     p.add_argument("--compare", action="store_true", help="also write NAME_cmp.png: LR | bicubic | SR")
     p.add_argument("--ext", default=None, help="output extension, png or .png, jpg, ... (default: the input's)")
     p.add_argument("--batch-size", type=pos_int, default=16, help="faces per model batch (default 16)")
     add_backend_argument(p)
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     p.set_defaults(fn=run)
     return p
 
 
-def out_path(src: Path, in_root: Path | None, out: Path, ext: str | None) -> Path:
-    """Where the output of ``src`` goes: its path relative to ``in_root`` (or its name) under ``out``."""
-    rel = src.relative_to(in_root) if in_root is not None else Path(src.name)
-    p = out / rel
-    return p.with_suffix(ext) if ext else p
-
-
-def plan_outputs(files, in_root: Path | None, out: Path, ext: str | None, compare: bool,
+def plan_outputs(files, roots, out: Path, ext: str | None, compare: bool,
                  say=None) -> list[tuple[Path, Path, Path | None]]:
     """``(input, output, comparison or None)`` per file, every name unique (compared case-insensitively,
-    comparison images included): ``NAME.EXT``, else ``NAME_<input ext>.EXT``, else a counter. ``ext``:
+    comparison images included): the file's path relative to its root in ``roots`` (one per file: the
+    input folder it was found in, or None for a file given by name), ``NAME.EXT``, else
+    ``NAME_<input ext>.EXT``, else a counter. ``ext``:
     the output extension (``.png``), None for the input's own (``.png`` with one ``say`` note when
     facesr cannot write the input's format)."""
     from ..data.io import WRITE_EXTENSIONS
 
     plan, used, noted = [], set(), set()
-    for f in files:
+    for f, in_root in zip(files, roots):
         rel = f.relative_to(in_root) if in_root is not None else Path(f.name)
         e = ext
         if e is None:
@@ -91,7 +87,7 @@ def run(args) -> int:
     bar = None
     device = check_device(args.device)
     ext = output_ext(args.ext) if args.ext is not None else None
-    src = Path(args.input)
+    sources = [Path(x) for x in args.input]
     failed = 0
 
     def skipped(p, why):
@@ -100,21 +96,24 @@ def run(args) -> int:
         say(f"facesr: skipped '{p}': {why}")
 
     out_arg = Path(args.output)
-    single_file_out = (src.is_file() and not out_arg.is_dir()
+    single_file_out = (len(sources) == 1 and sources[0].is_file() and not out_arg.is_dir()
                        and out_arg.suffix.lower() in set(IMAGE_SUFFIXES) | set(Image.registered_extensions()))
     if single_file_out:
         output_ext(out_arg.suffix, "-o")  # refuse an output file facesr cannot write, before any work
     else:
         check_output_folder(out_arg)
-    files = list_images(src, recursive=args.recursive, on_skip=skipped)
+    files, roots = [], []
+    for src in sources:
+        found = list_images(src, recursive=args.recursive, on_skip=skipped)
+        files += found
+        roots += [src if src.is_dir() else None] * len(found)
     if not files:
-        raise FacesrError(f"no images found in {src}")
+        raise FacesrError(f"no images found in {', '.join(map(str, sources))}")
     out_dir = out_arg.parent if single_file_out else out_arg
-    in_root = src if src.is_dir() else None
     if single_file_out:
         plan = [(files[0], out_arg, out_arg.with_name(out_arg.stem + "_cmp.png") if args.compare else None)]
     else:
-        plan = plan_outputs(files, in_root, out_dir, ext, args.compare, say)
+        plan = plan_outputs(files, roots, out_dir, ext, args.compare, say)
     inputs = {real(f): f for f in files}
     for _, dst, cmp in plan:
         for p in (dst, cmp):

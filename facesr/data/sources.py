@@ -105,7 +105,8 @@ def hr_array(dcfg: dict, hr_size: int, progress: bool = True) -> np.ndarray:
     if root is None:
         return _from_cache_only(cache, n, "dataset")
     if not Path(root).exists():
-        raise ConfigError(f"dataset folder not found: {root}")
+        raise ConfigError(f"dataset folder not found: {root} (bundled configs look under $FACESR_DATA: export "
+                          f"FACESR_DATA=/path/to/datasets, or pass data.<split>.root=PATH)")
     split = dcfg.get("split", "all")
     if split == "all":
         files = list_images(root, recursive=True)

@@ -71,6 +71,7 @@ def build_network(name: str, settings: dict, where: str) -> torch.nn.Module:
     """``registry.build(name, **settings)``; settings the architecture refuses (an unknown or mistyped
     keyword, a value of the wrong type or out of range) are a ConfigError that names ``where``."""
     try:
+        registry.check_buildable(name, settings, where)  # absurd sizes fail here, on the meta device
         return registry.build(name, **settings)
     except FacesrError:
         raise

@@ -229,3 +229,20 @@ def test_temp_names_are_short():
     names = {temp_name() for _ in range(50)}
     assert len(names) == 50
     assert all(n.startswith(".facesr-") and n.endswith(".tmp") and len(n.encode()) == 20 for n in names)
+
+
+def test_sr_takes_several_inputs_like_enhance(model_file, tmp_path, capsys):
+    """-i takes files and folders together (as enhance's -i does); every face gets its own output."""
+    a, b = tmp_path / "in_a", tmp_path / "in_b"
+    a.mkdir()
+    b.mkdir()
+    face(a / "x.png")
+    face(a / "y.png", seed=1)
+    face(b / "x.png", seed=2)  # the same name in another folder: its output gets a unique name
+    single = tmp_path / "z.png"
+    face(single, seed=3)
+    out = tmp_path / "out"
+    rc, _, err = sr(model_file, capsys, "-i", a, b, single, "-o", out)
+    assert rc == 0, err
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 4 and "z.png" in written and "x.png" in written
