@@ -109,3 +109,30 @@ def test_a_mirrored_face_has_its_left_and_right_labels_swapped():
     direct = parsing_from_landmarks(aug.apply_points(p, lm, IBUG68_FLIP), 128)
     assert (mirrored == direct).mean() > 0.97
     assert (flip_labels(flip_labels(lab)) == lab).all()
+
+
+def test_trainer_builds_landmark_and_parsing_priors_from_its_cache(face_folder, tmp_path):
+    """``landmarks: auto`` and ``priors: {parsing: auto}``: annotated once per HR cache, reused, aligned
+    row by row, and a mirrored sample's parsing map has its left/right labels swapped."""
+    pytest.importorskip("dlib")
+    from facesr.training.config import load_config
+    from facesr.training.trainer import make_trainer
+
+    from conftest import TINY_SPARNET
+
+    raw = {"name": "p", "output_dir": str(tmp_path / "runs"), "model": {"name": "sparnet", "settings": TINY_SPARNET},
+           "data": {"train": {"root": str(face_folder), "cache": str(tmp_path / "c.npy"), "landmarks": "auto",
+                              "priors": {"parsing": "auto"}}},
+           "train": {"batch_size": 2, "steps": 1},
+           "log": {"progress": False, "tensorboard": False, "val_every": 0}}
+    tr = make_trainer(load_config(raw=raw))
+    assert (tmp_path / "c_lm68.npy").is_file() and (tmp_path / "c_parsing.npy").is_file()
+    lm = np.load(tmp_path / "c_lm68.npy")
+    maps = np.load(tmp_path / "c_parsing.npy")
+    assert lm.shape == (24, 68, 2) and maps.shape == (24, 128, 128)
+    assert (maps[3] == parsing_from_landmarks(lm[3], 128)).all()
+    s = tr.train_set.item(3)  # no rng: no augmentation
+    assert (s["parsing"] == maps[3]).all() and np.allclose(s["landmarks"], lm[3])
+    from facesr.priors.parsing import FLIP_PAIRS
+
+    assert tr.train_set.label_flips == {"parsing": [tuple(p) for p in FLIP_PAIRS]}

@@ -169,7 +169,7 @@ class Trainer:
         if cfg["model"]["init"] and not resume:
             from ..checkpoint import read_weights
 
-            self.model.load_state_dict(read_weights(cfg["model"]["init"]))
+            self.model.load_state_dict(read_weights(cfg["model"]["init"], like=self.model))
         self.setup_precision()
         self.step = 0
         self.epoch = 0.0
@@ -312,13 +312,40 @@ class Trainer:
 
         out: dict = {}
         if dcfg.get("landmarks"):
-            out["landmarks"] = _aligned_array(dcfg["landmarks"], n, "landmarks")
+            out["landmarks"] = _aligned_array(self.prior_file(dcfg, "landmarks", dcfg["landmarks"]), n, "landmarks")
         if dcfg.get("priors"):
-            out["priors"] = {k: _aligned_array(p, n, f"priors.{k}") for k, p in dcfg["priors"].items()}
+            out["priors"] = {k: _aligned_array(self.prior_file(dcfg, k, p), n, f"priors.{k}")
+                             for k, p in dcfg["priors"].items()}
+            if "parsing" in out["priors"]:  # a mirrored left eye is a right eye
+                from ..priors.parsing import FLIP_PAIRS
+
+                out["label_flips"] = {"parsing": FLIP_PAIRS}
         src = unpaired_source(dcfg["unpaired"], progress=self.progress and self.dist.is_main)
         if src is not None:
             out["unpaired"] = src
         return out
+
+    def prior_file(self, dcfg: dict, name: str, spec) -> str:
+        """The .npy file of a split's landmarks or prior map: ``spec`` itself, or for ``auto`` the file
+        built once from the split's HR cache (dlib's 68 landmarks; parsing maps rasterised from them)."""
+        if spec != "auto":
+            return spec
+        from ..data.sources import limited_cache_path
+
+        if not dcfg.get("cache"):
+            raise ConfigError(f"data {name}: 'auto' builds it from the split's HR cache: set data.<split>.cache")
+        cache = limited_cache_path(dcfg["cache"], int(dcfg.get("max_images") or 0))
+        progress = self.progress and self.dist.is_main
+        if name == "landmarks":
+            from ..priors.landmarks import landmarks_for_cache
+
+            return str(landmarks_for_cache(cache, progress=progress))
+        if name == "parsing":
+            from ..priors.parsing import parsing_for_cache
+
+            return str(parsing_for_cache(cache, progress=progress))
+        raise ConfigError(f"data priors.{name}: 'auto' is known for landmarks and priors.parsing only; "
+                          f"give a .npy file")
 
     def build_networks(self) -> None:
         """Hook: add networks (``self.add_network`` / ``self.add_frozen``)."""
@@ -564,7 +591,9 @@ class Trainer:
                 raise ConfigError(f"cannot resume: {f} is missing{hint}")
             module = self.ema if name == "ema" else self.nets[name]
             try:
-                module.load_state_dict(read_weights(f))
+                module.load_state_dict(read_weights(f, like=module))
+            except FacesrError as e:  # damaged, or another network's (checked from the header)
+                raise ConfigError(f"cannot resume: {e}") from None
             except (RuntimeError, KeyError, ValueError):
                 raise ConfigError(f"cannot resume: {f} does not fit network {name!r} of this config "
                                   f"(was the run started with another model or settings?)") from None

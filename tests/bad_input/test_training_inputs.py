@@ -226,7 +226,7 @@ def two_step_run(tmp_path, face_folder):
 
 def test_resume_with_a_different_model(capsys, tmp_path, two_step_run):
     fails(capsys, ["train", "-q", "-c", two_step_run, "--resume", "model.settings.channels=[4,8,8,16]",
-                   "train.steps=4"], "does not fit network", "model.safetensors")
+                   "train.steps=4"], "cannot resume", "model.safetensors", "has shape")
 
 
 def test_resume_with_ema_the_run_did_not_have(capsys, tmp_path, two_step_run):
