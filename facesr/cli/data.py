@@ -1,11 +1,14 @@
-"""``facesr data -c CONFIG [key=value ...]``: build the decoded HR caches a config's data sections use."""
+"""``facesr data -c CONFIG [key=value ...]``: build the decoded HR caches a config's data sections use, and
+the landmark / parsing priors they ask for with ``auto``."""
 from __future__ import annotations
 
 
 def add_parser(sub):
     p = sub.add_parser("data", help="build the decoded data caches a config uses",
-                       description="Decode a config's train and val faces into their .npy caches (what "
-                                   "`facesr train` would do on its first step). A bundled config finds its "
+                       description="Decode a config's train and val faces into their .npy caches, and build "
+                                   "the priors it sets to auto (data.*.landmarks: dlib's 68 landmarks; "
+                                   "data.*.priors.parsing: maps rasterised from them): what `facesr train` "
+                                   "would do before its first step. A bundled config finds its "
                                    "datasets under $FACESR_DATA (default: ../shared/data next to the "
                                    "checkout), whatever the working directory.")
     p.add_argument("-c", "--config", required=True, help="config file or bundled config name, e.g. sparnet_tiny")
@@ -16,6 +19,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from ..data.sources import hr_array
+    from ..priors import auto_prior_file
     from ..registry import get_preset
     from ..training.config import load_config
     from ..training.paths import check_data_folders
@@ -28,4 +32,8 @@ def run(args) -> int:
         if d.get("root") or d.get("cache"):
             arr = hr_array(d, hr_size, progress=True)
             print(f"{part}: {len(arr)} faces of {arr.shape[1]}x{arr.shape[2]} -> {d.get('cache') or '(no cache)'}")
+            for name, spec in [("landmarks", d.get("landmarks"))] + list((d.get("priors") or {}).items()):
+                if spec == "auto":
+                    print(f"{part}: {name} -> {auto_prior_file(d, name)}")
     return 0
+

@@ -73,10 +73,11 @@ def _split_prefix(text: str, prefix: str) -> str | None:
 def resolve_path(value, bundled: bool):
     """One config path made independent of the working directory (see the module docstring).
 
-    ``value``: a path string (anything else, None included, is returned as is). ``bundled``: whether it
+    ``value``: a path string (anything else, None and the word ``auto`` included, is returned as is:
+    ``auto`` asks for a prior built from the split's cache). ``bundled``: whether it
     comes from a bundled config. Returns a string. Raises ConfigError when the path needs the data root
     and there is none (``FACESR_DATA`` unset outside a source checkout)."""
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or value == "auto":
         return value
     rest = None
     for prefix in ("${" + DATA_ENV + "}", "$" + DATA_ENV) + ((BUNDLED_DATA_PREFIX,) if bundled else ()):

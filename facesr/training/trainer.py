@@ -330,22 +330,9 @@ class Trainer:
         built once from the split's HR cache (dlib's 68 landmarks; parsing maps rasterised from them)."""
         if spec != "auto":
             return spec
-        from ..data.sources import limited_cache_path
+        from ..priors import auto_prior_file
 
-        if not dcfg.get("cache"):
-            raise ConfigError(f"data {name}: 'auto' builds it from the split's HR cache: set data.<split>.cache")
-        cache = limited_cache_path(dcfg["cache"], int(dcfg.get("max_images") or 0))
-        progress = self.progress and self.dist.is_main
-        if name == "landmarks":
-            from ..priors.landmarks import landmarks_for_cache
-
-            return str(landmarks_for_cache(cache, progress=progress))
-        if name == "parsing":
-            from ..priors.parsing import parsing_for_cache
-
-            return str(parsing_for_cache(cache, progress=progress))
-        raise ConfigError(f"data priors.{name}: 'auto' is known for landmarks and priors.parsing only; "
-                          f"give a .npy file")
+        return auto_prior_file(dcfg, name, progress=self.progress and self.dist.is_main)
 
     def build_networks(self) -> None:
         """Hook: add networks (``self.add_network`` / ``self.add_frozen``)."""
