@@ -39,6 +39,15 @@ def test_torch_resize_is_batched_and_differentiable():
     assert torch.allclose(resize(x[1:], 128), y[1:], atol=1e-6)
 
 
+def test_resize_after_inference_mode_still_records_gradients():
+    """The cached weights first made under inference_mode must not turn later resizes into errors."""
+    with torch.inference_mode():
+        resize(torch.rand(1, 3, 12, 12), 40)
+    x = torch.rand(1, 3, 12, 12, requires_grad=True)
+    resize(x, 40).sum().backward()
+    assert x.grad is not None
+
+
 def test_weights_rows_sum_to_one_and_antialias_widens_support():
     W = weight_matrix(128, 16, "bicubic")
     assert np.allclose(W.sum(1), 1.0)

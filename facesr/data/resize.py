@@ -92,7 +92,10 @@ def _size_hw(size) -> tuple[int, int]:
 def _torch_weights(in_size, out_size, kernel, dtype, device):
     import torch
 
-    return torch.tensor(weight_matrix(in_size, out_size, kernel), dtype=dtype, device=device)
+    # a normal tensor even when first asked for under torch.inference_mode(): the cache outlives that call,
+    # and an inference tensor would break every later resize that autograd records
+    with torch.inference_mode(False):
+        return torch.tensor(weight_matrix(in_size, out_size, kernel), dtype=dtype, device=device)
 
 
 def resize(x, size, kernel: str = "bicubic"):
