@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import check_device, nonneg_int, pos_int
+from .common import add_scoring_inputs, check_device, nonneg_int, pos_int
 from .eval import DEVICE_HELP
 
 
@@ -15,15 +15,8 @@ def add_parser(sub):
                                    "latency at batch 1 and throughput at batch 16, measured in the same "
                                    "interleaved rounds; peak memory). Writes results.md/.csv/.json, comparison "
                                    "grids, attention maps and plots to -o.")
-    p.add_argument("-m", "--model", nargs="+", default=["default"],
-                   help="registry names or .safetensors model files (default: default)")
-    p.add_argument("-i", "--data", "--input", dest="data", nargs="+", required=True, metavar="DIR",
-                   help="folders of HR faces (or with an HR/ sub-folder), one table each")
-    p.add_argument("--protocol", nargs="+", default=["facesr"],
-                   help="metric protocols, PSNR/SSIM/MS-SSIM columns each: facesr (default), dic, sparnet, pfsr, "
-                        "kdfsr, ... (see facesr.metrics.PROTOCOLS)")
-    p.add_argument("-o", "--output", default="outputs/benchmark",
-                   help="folder for tables, grids and plots (default outputs/benchmark)")
+    add_scoring_inputs(p, "PSNR/SSIM/MS-SSIM columns each", "outputs/benchmark",
+                       "folder for tables, grids and plots (default outputs/benchmark)")
     p.add_argument("--max-images", type=nonneg_int, default=0, metavar="N",
                    help="score only the first N faces of each folder (file-name order; default 0: all)")
     p.add_argument("--no-face", action="store_true", help="skip landmark/identity metrics (dlib)")

@@ -101,3 +101,16 @@ def check_output_folder(path, what: str = "-o") -> Path:
     if p.exists() and not p.is_dir():
         raise ConfigError(f"{what} '{p}' is an existing file, not a folder: give a folder for the outputs")
     return p
+
+
+def add_scoring_inputs(p, protocol_help: str, out_default: str, out_help: str) -> None:
+    """The options ``facesr eval`` and ``facesr benchmark`` share: models, test folders, protocols, -o."""
+    p.add_argument("-m", "--model", nargs="+", default=["default"],
+                   help="registry names or .safetensors model files (default: default)")
+    p.add_argument("-i", "--data", "--input", dest="data", nargs="+", required=True, metavar="DIR",
+                   help="folders of HR faces (or with an HR/ sub-folder), one table each")
+    p.add_argument("--protocol", nargs="+", default=["facesr"],
+                   help=f"metric protocols, {protocol_help}: facesr (default), dic, sparnet, pfsr, kdfsr, ... "
+                        f"(see facesr.metrics.PROTOCOLS)")
+    p.add_argument("-o", "--output", default=out_default, help=out_help)
+

@@ -3,7 +3,7 @@ bicubic on test folders, one table per folder."""
 from __future__ import annotations
 
 from ..errors import FacesrError
-from .common import check_device, nonneg_int
+from .common import add_scoring_inputs, check_device, nonneg_int
 
 DEVICE_HELP = "torch device to run the models on: cpu (default), cuda, cuda:N, mps or auto"
 
@@ -14,14 +14,8 @@ def add_parser(sub):
                                    "gets LR faces made by its own LR synthesis; one table per folder (a line "
                                    "per method, PSNR/SSIM per protocol), printed and written to -o as .md, "
                                    ".csv and .json.")
-    p.add_argument("-m", "--model", nargs="+", default=["default"],
-                   help="registry names or .safetensors model files (default: default)")
-    p.add_argument("-i", "--data", "--input", dest="data", nargs="+", required=True, metavar="DIR",
-                   help="folders of HR faces (or with an HR/ sub-folder), one table each")
-    p.add_argument("--protocol", nargs="+", default=["facesr"],
-                   help="metric protocols, one PSNR/SSIM column pair each: facesr (default), dic, sparnet, "
-                        "pfsr, kdfsr, ... (see facesr.metrics.PROTOCOLS)")
-    p.add_argument("-o", "--output", default="outputs/eval", help="folder for the tables (default outputs/eval)")
+    add_scoring_inputs(p, "one PSNR/SSIM column pair each", "outputs/eval",
+                       "folder for the tables (default outputs/eval)")
     p.add_argument("--max-images", type=nonneg_int, default=0, metavar="N",
                    help="score only the first N faces of each folder (file-name order; default 0: all)")
     p.add_argument("--no-bicubic", action="store_true", help="leave the bicubic baseline rows out")

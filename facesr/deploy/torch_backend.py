@@ -13,6 +13,8 @@ import weakref
 import torch
 from torch import nn
 
+from ..models.common import bn_affine
+
 __all__ = ["TorchSR", "build_torch", "export_module", "generic_rewrite", "fold_batchnorm", "strip_weight_norms",
            "TARGETS"]
 
@@ -159,12 +161,7 @@ def fold_batchnorm(model: nn.Module, inputs: tuple) -> int:
     for bn in _shared(model, inputs, pairs):
         del pairs[bn]
     for bn, conv in pairs.items():
-        scale = torch.rsqrt(bn.running_var.detach().double() + bn.eps)
-        if bn.weight is not None:
-            scale = scale * bn.weight.detach().double()
-        shift = -bn.running_mean.detach().double() * scale
-        if bn.bias is not None:
-            shift = shift + bn.bias.detach().double()
+        scale, shift = bn_affine(bn)
         w = conv.weight
         shape = [1] * w.ndim
         shape[_out_axis(conv)] = -1

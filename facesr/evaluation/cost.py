@@ -32,26 +32,6 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_forward(model, batch: int = 1, repeats: int = 10, warmup: int = 2) -> dict:
-    """Median wall time of a forward (inference mode) at ``batch``; returns ms and images/s."""
-    dev = next(model.parameters()).device
-    x = torch.rand(batch, 3, model.lr_size, model.lr_size, device=dev)
-    was = model.training
-    model.eval()
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            sync(dev)
-            t = time.perf_counter()
-            model(x)
-            sync(dev)
-            if i >= warmup:
-                times.append(time.perf_counter() - t)
-    model.train(was)
-    med = statistics.median(times)
-    return {"batch": batch, "ms": med * 1000.0, "images_per_s": batch / med}
-
-
 def _load() -> dict | None:
     """The 1-minute load average and the CPU count (None where the OS has no load average)."""
     import os

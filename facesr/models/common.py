@@ -115,3 +115,18 @@ class SRModel(nn.Module):
 
     def finish(self, out: torch.Tensor) -> torch.Tensor:
         return out if self.training else out.clamp(0.0, 1.0)
+
+
+def bn_affine(bn: nn.Module):
+    """``(scale, shift)`` in float64 that an eval-mode ``BatchNorm2d`` applies per channel
+    (``y = x * scale + shift``), or None when it has no running statistics (it cannot be folded)."""
+    if not isinstance(bn, nn.BatchNorm2d) or bn.running_mean is None or bn.running_var is None:
+        return None
+    scale = torch.rsqrt(bn.running_var.detach().double() + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight.detach().double()
+    shift = -bn.running_mean.detach().double() * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias.detach().double()
+    return scale, shift
+

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..common import SRModel
+from ..common import SRModel, bn_affine
 
 __all__ = ["inference_rewrite", "rewrite_for", "OptimizedSR", "OptimizedBody", "OptimizedFAU", "OptimizedHourglass",
            "OptimizedConv", "mkldnn_available", "UP_MODES"]
@@ -100,19 +100,6 @@ def _conv_weight(conv: nn.Conv2d) -> torch.Tensor:
             if type(hook).__name__ == "SpectralNorm":  # torch.nn.utils.spectral_norm (old-style hook)
                 return hook.compute_weight(conv, do_power_iteration=False).detach().clone()
         return conv.weight.detach().clone()  # plain, or parametrizations.* (no power iteration in eval)
-
-
-def _bn_affine(bn: nn.Module):
-    """(scale, shift) in float64 of an eval-mode BatchNorm2d, or None when it cannot be folded."""
-    if not isinstance(bn, nn.BatchNorm2d) or bn.running_mean is None or bn.running_var is None:
-        return None
-    scale = torch.rsqrt(bn.running_var.detach().double() + bn.eps)
-    if bn.weight is not None:
-        scale = scale * bn.weight.detach().double()
-    shift = -bn.running_mean.detach().double() * scale
-    if bn.bias is not None:
-        shift = shift + bn.bias.detach().double()
-    return scale, shift
 
 
 class _Act(nn.Module):
@@ -229,7 +216,7 @@ class OptimizedConv(nn.Module):
         w = _conv_weight(conv).double()
         b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64,
                                                                                    device=w.device)
-        aff = _bn_affine(layer.norm) if opts.fold_bn else None
+        aff = bn_affine(layer.norm) if opts.fold_bn else None
         if aff is not None:
             s, t = aff
             w = w * s.view(-1, 1, 1, 1)
@@ -372,7 +359,7 @@ class _PreAct(nn.Module):
     def __init__(self, seq: nn.Sequential, opts: _Opts = _Opts()):
         super().__init__()
         norm, act = seq[0], seq[1]
-        aff = _bn_affine(norm) if opts.fold_bn else None
+        aff = bn_affine(norm) if opts.fold_bn else None
         if aff is not None:
             like = norm.running_mean
             self.register_buffer("scale", aff[0].to(like.dtype).view(1, -1, 1, 1))
