@@ -4,7 +4,7 @@
                                          [--threads N] [--ablation] [--no-onnx] [--no-ncnn]
 
 For every preset with 16x16 input (``--all`` adds sparnethd, 512 px) and random weights (by default
-:func:`facesr.models.perturb.perturb_weights`, so that outputs spread over [0, 1] and max|diff| shows real
+:func:`facesr.deploy.perturb.perturb_weights`, so that outputs spread over [0, 1] and max|diff| shows real
 rounding differences; ``--init default`` keeps the model's own init, under which SPARNet maps every face
 to 0.5 +- 2e-4 and every path agrees to ~1e-7):
 
@@ -66,7 +66,7 @@ from facesr.errors import FacesrError  # noqa: E402
 from facesr.evaluation.cost import sync  # noqa: E402
 from facesr.deploy.torch_backend import rewrite as optimize_for_inference  # noqa: E402
 from facesr.models.sparnet.inference import inference_rewrite as sparnet_rewrite  # noqa: E402
-from facesr.models.perturb import perturb_weights  # noqa: E402
+from facesr.deploy.perturb import perturb_weights  # noqa: E402
 from facesr.registry import list_presets  # noqa: E402
 
 

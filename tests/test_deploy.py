@@ -11,7 +11,7 @@ import facesr
 from facesr import registry
 from facesr.errors import FacesrError
 from facesr.models.common import SRModel
-from facesr.models.perturb import perturb_weights
+from facesr.deploy.perturb import perturb_weights
 
 TOL = 1e-4
 HAS_ORT = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))

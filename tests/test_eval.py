@@ -111,7 +111,7 @@ def test_float_outputs_reach_the_protocol_unrounded():
     """Model outputs are scored as floats: under 'sparnet' that is truncation to uint8 (the protocol's own
     quantisation), not the rounding an uint8 output would have had."""
     hr = _faces(3)
-    from facesr.models.perturb import perturb_weights
+    from facesr.deploy.perturb import perturb_weights
 
     m = perturb_weights(facesr.build("sparnet", **TINY_SPARNET))
     res = run_eval({"m": m}, FaceSet("faces", [], hr), ["sparnet", "facesr"], include_bicubic=False)

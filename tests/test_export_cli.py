@@ -4,7 +4,7 @@ import pytest
 
 from facesr.checkpoint import save_model
 from facesr.cli import main
-from facesr.models.perturb import perturb_weights
+from facesr.deploy.perturb import perturb_weights
 from facesr.registry import build
 
 from conftest import TINY_SPARNET

@@ -105,7 +105,7 @@ def test_bottleneck_paper_and_released_code():
 
 def test_depth0_attention_forward_and_optimized_copy():
     from facesr.deploy.torch_backend import rewrite
-    from facesr.models.perturb import perturb_weights
+    from facesr.deploy.perturb import perturb_weights
 
     m = perturb_weights(facesr.build("sparnet", channels=[4, 8, 8, 8], res_depth=1, hg_mid=4, bottleneck=16),
                         gain=1.4).double()

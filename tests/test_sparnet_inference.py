@@ -6,7 +6,7 @@ import torch
 
 import facesr
 from facesr.models.sparnet.inference import OptimizedSR, inference_rewrite as optimize_for_inference, mkldnn_available
-from facesr.models.perturb import perturb_weights
+from facesr.deploy.perturb import perturb_weights
 from facesr.models.sparnet import SPARNetBody
 
 TINY = {"channels": [4, 8, 8, 8], "res_depth": 1, "hg_mid": 4}

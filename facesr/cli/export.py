@@ -11,7 +11,7 @@ inference rewrite, or the generic one: BatchNorm folded); ``--plain`` exports th
 ``MODEL`` is a registry name with shipped weights or a facesr ``.safetensors`` model file;
 ``--random-weights`` builds the registry preset with random weights instead (for presets whose weights
 do not ship: the export and its check still exercise the whole graph). They come from
-:func:`facesr.models.perturb.perturb_weights`, not the model's own init, under which SPARNet maps every
+:func:`facesr.deploy.perturb.perturb_weights`, not the model's own init, under which SPARNet maps every
 face to about 0.5 and the check would compare nothing.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _model(args):
     if args.random_weights:
         if Path(args.model).suffix == ".safetensors" or Path(args.model).is_file():
             raise FacesrError(f"--random-weights needs a registry name, not a file ({args.model})")
-        from ..models.perturb import perturb_weights
+        from ..deploy.perturb import perturb_weights
 
         return perturb_weights(facesr.build(args.model))
     return facesr.load(args.model)

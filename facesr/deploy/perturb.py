@@ -1,11 +1,11 @@
 """Random weights that make a network compute something: for equivalence checks and speed benchmarks.
 
 A freshly built SPARNet (released-code init, conv weights N(0, 0.02)) maps every face to about 0.5
-(output std 2e-4 in one ad hoc check; tests/test_optimize.py asserts < 1e-3): its activations shrink
+(tests/test_sparnet_inference.py asserts an output std < 1e-3): its activations shrink
 layer by layer, so "the optimised / exported / compiled copy differs from eager by 6e-8" says little.
 :func:`perturb_weights` gives every conv a gain-preserving scale, the norms random affines, and
 BatchNorm running statistics from a few training-mode forwards, so that outputs spread over [0, 1]
-(SPARNet at gain 0.6, one ad hoc check: std 0.23, 5 % of values clipped; the test asserts std > 0.1)
+(the same test asserts an output std > 0.1)
 and rounding differences show.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ def perturb_weights(model: nn.Module, seed: int = 0, gain: float = 0.6, forwards
     # spectral norm divides each weight by sigma estimated from stored vectors u, v, which still belong to the
     # old weights: without re-converging them every output of SPARNetHD (and of a small spectral-norm test
     # SPARNet) was clipped to 0 or 1, and every equivalence check compared only saturated pixels
-    from .sparnet import converge_spectral_norm
+    from ..models.sparnet import converge_spectral_norm
 
     converge_spectral_norm(model)
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
