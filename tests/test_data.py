@@ -394,3 +394,32 @@ def test_unpaired_source_from_a_folder(tmp_path, monkeypatch):
     assert np.array_equal(u.sample(np.random.default_rng(3)), u.sample(np.random.default_rng(3)))
     u2 = unpaired_source({"root": None, "size": 16, "cache": str(tmp_path / "c" / "real.npy"), "max_images": 4})
     assert np.array_equal(np.asarray(u2.images), np.asarray(u.images))
+
+
+def test_crop_policy_resizes_with_its_kernel_and_keeps_old_cache_fingerprints(face_folder):
+    """PFSR resizes its crops to 128 with PIL bilinear, SPARNet with bicubic; the default's fingerprint is
+    the one caches made before the option existed carry."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from PIL import Image
+
+    from facesr.data.datasets import _fingerprint
+    from facesr.errors import ConfigError
+
+    f = sorted(face_folder.rglob("*.png"))[0]
+    img = np.asarray(Image.open(f).convert("RGB"))
+    c = img[14:114, 14:114]
+    for interp, pil in (("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC)):
+        got = CropPolicy("center", 100, 64, interp).apply(img)
+        assert np.array_equal(got, np.asarray(Image.fromarray(c).resize((64, 64), pil)))
+    old = hashlib.sha1(json.dumps({"kind": "center", "crop": 100, "size": 64}, sort_keys=True).encode())
+    for p in [f]:
+        st = p.stat()
+        old.update(f"{p}|{st.st_size}|{int(st.st_mtime)}".encode())
+    assert _fingerprint([f], CropPolicy("center", 100, 64)) == old.hexdigest()[:16]
+    assert _fingerprint([f], CropPolicy("center", 100, 64, "bilinear")) != old.hexdigest()[:16]
+    with pytest.raises(ConfigError, match="interp"):
+        CropPolicy("center", 100, 64, "bicubik")
+    assert asdict(CropPolicy())["interp"] == "bicubic"

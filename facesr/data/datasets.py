@@ -36,16 +36,22 @@ class CropPolicy:
     ``kind='none'``: use the image as it is (FSRNet/CelebA test crops), resized to ``size`` if needed.
     ``kind='center'``: crop a centred ``crop`` x ``crop`` square (e.g. 136 px of a 250 px LFW
     deep-funneled image, which puts the face at the scale of the FSRNet crops), then resize to ``size``.
-    Resizing uses PIL's antialiased bicubic.
+    Resizing uses PIL's antialiased ``interp`` kernel: bicubic (SPARNet, KDFSRNet) or bilinear (PFSR's
+    data code resizes its crops to 128 with PIL bilinear).
     """
 
     kind: str = "none"
     crop: int = 0
     size: int = 128
+    interp: str = "bicubic"
 
     def __post_init__(self):
+        from .resize import KERNELS
+
         if self.kind not in ("none", "center"):
             raise ConfigError(f"crop kind must be 'none' or 'center', got {self.kind!r}")
+        if self.interp not in KERNELS:
+            raise ConfigError(f"crop interp must be one of {', '.join(sorted(KERNELS))}, got {self.interp!r}")
 
     def apply(self, img: np.ndarray) -> np.ndarray:
         if self.kind == "center":
@@ -54,7 +60,7 @@ class CropPolicy:
             top, left = (h - c) // 2, (w - c) // 2
             img = img[top:top + c, left:left + c]
         if img.shape[0] != self.size or img.shape[1] != self.size:
-            img = pil_resize(np.ascontiguousarray(img), self.size, "bicubic")
+            img = pil_resize(np.ascontiguousarray(img), self.size, self.interp)
         return np.ascontiguousarray(img)
 
 
@@ -82,7 +88,10 @@ def identity_split(root, val_fraction: float = 0.02, salt: str = "facesr") -> tu
 
 
 def _fingerprint(files: list[Path], crop: CropPolicy) -> str:
-    h = hashlib.sha1(json.dumps(asdict(crop), sort_keys=True).encode())
+    spec = asdict(crop)
+    if spec["interp"] == "bicubic":  # the default: caches made before the option existed stay valid
+        del spec["interp"]
+    h = hashlib.sha1(json.dumps(spec, sort_keys=True).encode())
     for f in files:
         st = f.stat()
         h.update(f"{f}|{st.st_size}|{int(st.st_mtime)}".encode())

@@ -99,7 +99,8 @@ def hr_array(dcfg: dict, hr_size: int, progress: bool = True) -> np.ndarray:
     chosen by hash). A missing folder or cache is a :class:`~facesr.errors.ConfigError`.
     """
     crop_cfg = dcfg.get("crop") or {}
-    crop = CropPolicy(crop_cfg.get("kind", "none"), int(crop_cfg.get("crop", 0)), hr_size)
+    crop = CropPolicy(crop_cfg.get("kind", "none"), int(crop_cfg.get("crop", 0)), hr_size,
+                      crop_cfg.get("interp", "bicubic"))
     root, cache = dcfg.get("root"), dcfg.get("cache")
     n = _max_images(dcfg, "dataset")
     if root is None:

@@ -26,7 +26,7 @@ _DATASET = {
     "root": None,             # image folder (identity sub-folders for an identity split)
     "split": "all",           # all | train | val (by identity, see facesr.data.datasets.identity_split)
     "val_fraction": 0.02,
-    "crop": {"kind": "none", "crop": 0},
+    "crop": {"kind": "none", "crop": 0, "interp": "bicubic"},  # interp: resize of the crop to HR size
     "cache": None,            # .npy path of the decoded uint8 cache (built on first use)
     "max_images": 0,          # 0 = all
     "hflip": True,
