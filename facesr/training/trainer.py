@@ -430,12 +430,14 @@ class Trainer:
     def eval_model(self):
         return self.ema.module if self.ema is not None else self.model
 
-    def net_inputs(self, batch: dict) -> list:
-        """What the main network is called with: the LR face, then the sample keys ``model.inputs`` names."""
+    def net_inputs(self, batch: dict, keys=None, where: str = "model.inputs") -> list:
+        """What a network is called with: the LR face, then the sample keys ``keys`` (default: those
+        ``model.inputs`` names, for the main network); a key the samples lack is a ConfigError naming
+        ``where``."""
         out = [batch["lr"]]
-        for k in self.cfg["model"]["inputs"]:
+        for k in self.cfg["model"]["inputs"] if keys is None else keys:
             if k not in batch:
-                raise ConfigError(f"model.inputs names {k!r}, but samples hold only {', '.join(sorted(batch))} "
+                raise ConfigError(f"{where} names {k!r}, but samples hold only {', '.join(sorted(batch))} "
                                   f"(see data.train.priors)")
             out.append(batch[k])
         return out

@@ -25,6 +25,8 @@ import facesr
 from facesr.checkpoint import save_model
 from facesr.cli import main
 
+from cli_checks import one_error
+
 TINY = {"channels": [4, 8, 8, 8], "res_depth": 1, "hg_mid": 4}
 REPO = Path(__file__).resolve().parents[2]
 OUT_FOLDERS = ("final", "cropped_faces", "restored_faces", "cmp")
@@ -66,14 +68,6 @@ def enhance(capsys, *argv):
     cap = capsys.readouterr()
     assert "Traceback" not in cap.err
     return rc, cap.out, cap.err
-
-
-def one_error(err: str, *fragments) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("facesr: error: "), err
-    for f in fragments:
-        assert f in lines[0], lines[0]
-    return lines[0]
 
 
 def finished(out: Path) -> set[str]:

@@ -19,6 +19,8 @@ from facesr.cli import main
 from facesr.data.io import read_image
 from facesr.inference.sr import super_resolve
 
+from cli_checks import one_error
+
 TINY = {"channels": [4, 8, 8, 8], "res_depth": 1, "hg_mid": 4}
 
 
@@ -46,14 +48,6 @@ def sr(model_file, capsys, *argv):
     cap = capsys.readouterr()
     assert "Traceback" not in cap.err
     return rc, cap.out, cap.err
-
-
-def one_error(err: str, *fragments) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("facesr: error: "), err
-    for f in fragments:
-        assert f in lines[0], lines[0]
-    return lines[0]
 
 
 # ---- item 1: an output that resolves to an input is refused before any work -----------------------------

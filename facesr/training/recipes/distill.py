@@ -18,11 +18,9 @@ written in epochs works at any data size.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ...errors import ConfigError
 from ..schedules import check_weight_schedule, weight_at
-from ..trainer import MAIN
 from . import register_recipe
 from .sr import SRRecipe
 
@@ -49,20 +47,22 @@ class DistillRecipe(SRRecipe):
         super().build_networks()
         self.add_frozen("teacher", self.cfg["distill"]["teacher"])
 
+    def build_losses(self) -> None:
+        from ...losses import build_loss
+
+        super().build_losses()
+        self.feature_loss = build_loss(f"feature_{self.cfg['distill']['feature_loss']}", 1.0)[0]
+        self.output_loss = build_loss("output_l1", 1.0)[0]
+
     def compute_losses(self, mb: dict) -> dict:
         d = self.cfg["distill"]
         sr, feats = self.net(*self.net_inputs(mb), return_features=True)
         terms = self.image_losses(sr, mb["hr"])
         wf, wo = weight_at(d["feature_weight"], self.epoch), weight_at(d["output_weight"], self.epoch)
         if wf or wo:
-            inputs = []
-            for k in d["teacher_inputs"]:
-                if k not in mb:
-                    raise ConfigError(f"distill.teacher_inputs names {k!r}, but samples hold only "
-                                      f"{', '.join(sorted(mb))} (see data.train.priors)")
-                inputs.append(mb[k])
+            inputs = self.net_inputs(mb, d["teacher_inputs"], "distill.teacher_inputs")
             with torch.no_grad():
-                t_sr, t_feats = self.frozen["teacher"](mb["lr"], *inputs, return_features=True)
+                t_sr, t_feats = self.frozen["teacher"](*inputs, return_features=True)
             if wf:
                 if len(feats) != len(t_feats):
                     raise ConfigError(f"student returns {len(feats)} features, teacher {len(t_feats)}: "
@@ -71,16 +71,10 @@ class DistillRecipe(SRRecipe):
                     if s.shape != t.shape:
                         raise ConfigError(f"student feature {i} has shape {tuple(s.shape)}, the teacher's "
                                           f"{tuple(t.shape)}: distillation pairs features of equal shapes")
-                crit = F.l1_loss if d["feature_loss"] == "l1" else F.mse_loss
-                terms["feature"] = sum(crit(s.float(), t.float()) for s, t in zip(feats, t_feats)) / len(feats) * wf
+                terms["feature"] = self.feature_loss(feats, t_feats) * wf
             if wo:
-                terms["output"] = F.l1_loss(sr.float(), t_sr.float()) * wo
+                terms["output"] = self.output_loss(sr, t_sr) * wo
         return terms
-
-    def training_step(self, batch: dict) -> dict[str, float]:
-        out = self.step_optimizer(MAIN, self.compute_losses, self.micro_batches(batch))
-        self.update_ema()
-        return out
 
     def recipe_provenance(self) -> dict:
         d = self.cfg["distill"]

@@ -99,6 +99,10 @@ class GANRecipe(SRRecipe):
             for p in ps:
                 p.requires_grad_(True)
 
+    def adv_weight(self) -> float:
+        """Weight of the adversarial term in the generator's loss now (``gan.weight``)."""
+        return float(self.cfg["gan"]["weight"])
+
     def g_terms(self, mb: dict, fake, target) -> dict:
         """The generator's weighted loss terms; ``fake`` is its output for the micro-batch."""
         from ...losses.gan import feature_matching
@@ -106,8 +110,9 @@ class GANRecipe(SRRecipe):
         g = self.cfg["gan"]
         terms = self.image_losses(fake, target)
         fake_out = self.discriminate(fake, mb)
-        if float(g["weight"]):
-            terms["adv"] = self.gan_loss.g_loss(fake_out) * float(g["weight"])
+        adv = self.adv_weight()
+        if adv:
+            terms["adv"] = self.gan_loss.g_loss(fake_out) * adv
         if float(g["feature_matching"]):
             with torch.no_grad():
                 real_out = self.discriminate(target, mb)

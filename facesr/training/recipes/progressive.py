@@ -150,15 +150,13 @@ class ProgressiveRecipe(GANRecipe):
     def image_losses(self, sr, hr) -> dict:
         return {k: m(sr.float(), hr.float()) * w for k, (m, w) in self.stage_losses[self.stage[0]].items() if w}
 
+    def adv_weight(self) -> float:
+        """The current stage's ``adv``, else ``gan.weight``."""
+        return float(self.stages[self.stage[0]].get("adv", self.cfg["gan"]["weight"]))
+
     def g_terms(self, mb: dict, fake, target) -> dict:
         i, _ = self.stage
-        g = self.cfg["gan"]
-        adv = float(self.stages[i].get("adv", g["weight"]))
-        saved, g["weight"] = g["weight"], adv  # the GAN recipe reads the adversarial weight from its section
-        try:
-            terms = super().g_terms(mb, fake, target)
-        finally:
-            g["weight"] = saved
+        terms = super().g_terms(mb, fake, target)
         face = self.stage_face_losses[i]
         if face:
             net = self.frozen["heatmap_net"]
