@@ -193,7 +193,7 @@ def test_skipped_ops_still_consume_their_draw():
 
 
 # ------------------------------------------------------------------ presets
-@pytest.mark.parametrize("kind", ["sparnethd_blind", "sparnethd_paper"])
+@pytest.mark.parametrize("kind", ["sparnethd_blind", "sparnethd_paper", "sparnethd_lite", "holdout_moderate"])
 def test_blind_presets_degrade_deterministically_and_round_trip(kind):
     hr = _face(512)
     d = make_degradation(kind)
@@ -229,6 +229,37 @@ def test_preset_parameters_follow_the_code_and_the_paper():
     for s in range(30):
         sizes.add(d(_noise_img(128), np.random.default_rng(s)).shape[0])
     assert min(sizes) >= 32 and max(sizes) < 128 and len(sizes) > 10
+
+
+def test_disk_kernel_is_a_normalised_pillbox():
+    from facesr.data.blind import disk_kernel
+
+    k = disk_kernel(2.0)
+    assert k.shape == (5, 5) and abs(k.sum() - 1.0) < 1e-12 and np.allclose(k, k.T) and np.allclose(k, k[::-1])
+    assert k[2, 2] == k.max() and k[0, 0] == 0.0  # corners lie outside a radius-2 circle
+    assert abs(k[0, 2] / k[2, 2] - 0.5) < 0.1  # the edge-centre pixel is about half inside
+    # the disk blur op applies exactly that kernel (radius drawn from a one-point range)
+    img = _noise_img(32)
+    d = make_degradation({"kind": "pipeline", "steps": [{"op": "blur", "type": "disk", "radius": [2.0, 2.0]}]})
+    import scipy.ndimage as ndi
+    ref = np.stack([ndi.correlate(img[..., c].astype(np.float64), k, mode="mirror") for c in range(3)], -1)
+    assert np.abs(d(img).astype(np.float64) - ref).max() <= 0.5 + 1e-6
+
+
+def test_lite_and_holdout_chains_share_no_blur_or_resampling_filter():
+    lite = make_degradation("sparnethd_lite").spec()["steps"]
+    hold = make_degradation("holdout_moderate").spec()["steps"]
+    assert [(s["op"], s["p"]) for s in lite] == [("blur", 0.5), ("resize", 1.0), ("noise", 0.3), ("jpeg", 0.7),
+                                                 ("resize_to", 1.0), ("grey", 0.1)]
+    assert lite[0]["sigma"] == [0.75, 3.75] and lite[1]["size"] == [24, 128] and lite[3]["quality"] == [30, 95]
+    assert "disk" not in lite[0]["choices"] and hold[0]["type"] == "disk"
+    assert hold[1]["interp"] == ["lanczos"] and "lanczos" not in lite[1]["interp"]
+    assert not any(s.get("interp") == ["lanczos"] for s in make_degradation("sparnethd_blind").spec()["steps"])
+    # no resize back: the photo benchmark's form, half size
+    half = make_degradation({"kind": "holdout_moderate", "scale": 0.5, "back": False})
+    assert half(_noise_img(100)).shape == (50, 50, 3)
+    with pytest.raises(ConfigError, match="scale must be in"):
+        make_degradation({"kind": "holdout_moderate", "scale": 2})
 
 
 # ------------------------------------------------------------------ learned

@@ -171,8 +171,14 @@ def test_face_modes_thresholds():
     assert face_modes([8, 16.4, 16.6, 40, 63.4, 63.6, 400], net) == \
         ["sr", "sr", "fused", "fused", "fused", "kept", "kept"]
     assert face_modes([8, 60, 400], net, fusion=False) == ["sr"] * 3
-    # a restoration model (input size = output size) restores every face whatever its size
-    assert face_modes([8, 60, 400, 900], argparse.Namespace(lr_size=512, hr_size=512)) == ["sr"] * 4
+    # a restoration model (input size = output size) restores every face up to twice its size
+    rest = argparse.Namespace(lr_size=128, hr_size=128)
+    assert face_modes([8, 60, 256.4, 256.6, 900], rest) == ["sr", "sr", "sr", "kept", "kept"]
+    assert face_modes([8, 900], rest, fusion=False) == ["sr", "sr"]
+    from facesr.enhance.choose import SIZE_NOTE, size_note
+
+    note = size_note([100, 300], ["sr", "kept"], rest)
+    assert SIZE_NOTE in note and "256 px" in note and "300 px" in note
 
 
 def test_fuse_detail_keeps_the_photo_band():
@@ -419,3 +425,79 @@ def test_face_enhancer_equals_the_function_and_batches_across_photos(astronaut, 
     outs = enh.restore(plans)
     assert [len(o) for o in outs] == [1, 1]
     assert np.array_equal(enh.paste(plans[0], outs[0]).final, one.final)
+
+
+# ------------------------------------------------------------------ restoration models and strength
+LITE_TINY = {"size": 64, "min_feat": 16, "channels": [4, 8, 8], "res_depth": 1, "hg_depths": None, "hg_mid": 4,
+             "global_skip": True}
+
+
+def test_strength_blend_and_colour_band():
+    from facesr.enhance.restore import blend, color_sigma, restored_faces
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    assert blend(a, b, 1.0) is a and np.array_equal(blend(a, b, 0.0), b)
+    half = blend(a, b, 0.5).astype(int)
+    assert np.abs(half - (a.astype(int) + b.astype(int)) / 2).max() <= 0.5
+    net_sr = argparse.Namespace(lr_size=16, hr_size=128)
+    net_rest = argparse.Namespace(lr_size=128, hr_size=128)
+    assert color_sigma(net_sr) == 8.0 and color_sigma(net_rest) == 8.0  # not 1 px: noise would come back
+    # restored_faces: kept faces untouched by the weight, sr faces blended after colour matching
+    faces = restored_faces([b, b], [100.0, 100.0], ["sr", "kept"], [a], net_rest, color_match=False, weight=0.25)
+    assert np.abs(faces[0].astype(int) - (0.25 * a + 0.75 * b)).max() <= 0.5
+    assert np.array_equal(faces[1], b)
+
+
+def test_restoration_model_runs_on_every_face_and_strength_zero_is_the_photo(tiny_model):
+    import facesr
+    from facesr.enhance import FaceEnhancer
+    from facesr.enhance.choose import face_modes
+
+    net = facesr.build("sparnethd-lite", **LITE_TINY).eval()
+    assert (net.lr_size, net.hr_size) == (64, 64)
+    assert face_modes([10, 40, 120, 300], net) == ["sr", "sr", "sr", "kept"]  # restored up to twice its size
+    for bad in (-0.1, 1.5, float("nan"), True):
+        with pytest.raises(ValueError, match="weight"):
+            FaceEnhancer(net, weight=bad)
+    # aligned crops: the model output at its own size; strength 0 gives the input crop back
+    crop = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    out = FaceEnhancer(net, color_match=False).enhance(crop, aligned=True)
+    assert out.final.shape == (64, 64, 3) and not np.array_equal(out.final, crop)
+    r0 = FaceEnhancer(net, color_match=False, weight=0.0).enhance(crop, aligned=True)
+    assert np.array_equal(r0.restored_faces[0], crop) and np.array_equal(r0.final, crop)
+
+
+def test_cli_weight_option_is_checked(capsys):
+    from facesr.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["enhance", "-i", "x.png", "-o", "out", "-w", "1.5"])
+    assert e.value.code == 2 and "must be a number in [0, 1]" in capsys.readouterr().err
+
+
+def test_small_model_chain_for_tiny_faces(tiny_model):
+    import facesr
+    from facesr.enhance import FaceEnhancer
+    from facesr.enhance.choose import chain_modes
+    from facesr.inference.sr import super_resolve
+
+    rest = facesr.build("sparnethd-lite", **LITE_TINY).eval()  # 64 px restoration model
+    assert chain_modes(["sr", "sr", "kept", "fused"], [10, 30, 10, 10], 24) == ["chain", "sr", "kept", "fused"]
+    with pytest.raises(ValueError, match="restoration model"):
+        FaceEnhancer(tiny_model, small_model=tiny_model)
+    with pytest.raises(ValueError, match="SR model"):
+        FaceEnhancer(rest, small_model=rest)
+    enh = FaceEnhancer(rest, small_model=tiny_model, color_match=False)
+    assert enh.small_below == 24.0  # 1.5 x the x8 model's 16 px input
+    tiny = np.random.default_rng(2).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    r = enh.enhance(tiny, aligned=True)
+    assert r.modes == ["chain"]
+    # the x8 model on the crop (the 16 px face resized to 64 and back to 16), resized to 64, then restored
+    crop = np.asarray(Image.fromarray(tiny).resize((64, 64), Image.BICUBIC))
+    x8 = super_resolve([crop], tiny_model)[0]
+    x8 = np.asarray(Image.fromarray(x8).resize((64, 64), Image.BICUBIC))
+    assert np.array_equal(r.final, super_resolve([x8], rest)[0])
+    big = np.random.default_rng(3).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    assert enh.enhance(big, aligned=True).modes == ["sr"]  # not tiny: the restoration model alone

@@ -60,6 +60,26 @@ def test_preset_builds_and_its_synthesis_crop_and_config_resolve(name):
         assert load_config(p.config)["model"]["name"] == name
 
 
+def test_every_bundled_config_loads_and_names_a_preset():
+    """Configs not attached to a preset (ablations, variants) are checked too: schema, recipe, model."""
+    from facesr.registry import get_preset
+    from facesr.training.config import CONFIG_DIR, load_config
+
+    names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    assert {"sparnethd_lite", "sparnethd_lite_l1", "sparnethd_lite_vgg", "sparnethd_lite_full"} <= set(names)
+    for n in names:
+        cfg = load_config(n)
+        get_preset(cfg["model"]["name"])
+    # the lite ablation rows differ from the shipped recipe only in their losses and budget
+    rows = {n: load_config(n) for n in ("sparnethd_lite_l1", "sparnethd_lite_vgg", "sparnethd_lite_full")}
+    assert rows["sparnethd_lite_l1"]["recipe"] == rows["sparnethd_lite_vgg"]["recipe"] == "sr"
+    assert rows["sparnethd_lite_full"]["recipe"] == "gan"
+    assert "perceptual" not in rows["sparnethd_lite_l1"]["train"]["losses"]
+    assert rows["sparnethd_lite_vgg"]["train"]["losses"]["perceptual"]["fallback"] == "random"
+    assert len({r["train"]["steps"] for r in rows.values()}) == 1
+    assert load_config("sparnethd_lite")["train"]["losses"]["perceptual"]["fallback"] == "off"
+
+
 def test_lookup_imports_no_torch():
     code = ("import sys, facesr.registry as r; r.list_presets(); r.get_preset('default'); "
             "assert 'torch' not in sys.modules, 'torch imported by the registry'; "

@@ -24,6 +24,35 @@ def test_param_counts_of_the_three_presets():
     assert n_params(build("sparnethd-d")) == 11_750_403
 
 
+def test_lite_presets_param_counts_sizes_and_rewrite():
+    g, d = build("sparnethd-lite").eval(), build("sparnethd-lite-d")
+    assert n_params(g) == 2_929_999 and n_params(d) == 1_173_507
+    assert (g.lr_size, g.hr_size) == (128, 128) and d.min_input_size() <= 128
+    assert get_preset("sparnethd-lite").degradation == {"kind": "sparnethd_lite"}
+    # every conv of the generator is spectrally normalised, every norm is an InstanceNorm
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in g.modules())
+    convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(hasattr(m, "weight_orig") for m in convs)
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        y = g(x)
+        assert y.shape == x.shape
+        # the global skip: the output is the input plus the network's correction, in [-1, 1] units
+        net = g.net(x * 2 - 1)
+        assert torch.allclose(y, ((net + x * 2 - 1 + 1) / 2).clamp(0, 1), atol=1e-6)
+        # any input size is resized to 128 first
+        assert g(torch.rand(1, 3, 40, 40)).shape == (1, 3, 128, 128)
+        assert torch.allclose(g.inference_rewrite()(x), y, atol=1e-4)
+
+
+def test_sparnethd_needs_one_size():
+    from facesr.models.sparnet.arch import SPARNetHD
+
+    with pytest.raises(ValueError, match="one size"):
+        SPARNetHD(lr_size=64, hr_size=128, size=128)
+
+
 def test_discriminator_structure_and_logit_sizes():
     from facesr.models.sparnet.arch import SPARNetHDDiscriminator
 

@@ -12,7 +12,7 @@ SAMPLE_LR = ASSETS / "sample_face_lr16.png"
 SAMPLE_HR = ASSETS / "sample_face_hr128.png"
 SAMPLE_PHOTO = ASSETS / "sample_photo_small.png"  # NASA public-domain astronaut photo (scikit-image), 112 px
 
-__all__ = ["ASSETS", "SAMPLE_LR", "SAMPLE_HR", "SAMPLE_PHOTO", "positive_float", "nonneg_int", "pos_int",
+__all__ = ["ASSETS", "SAMPLE_LR", "SAMPLE_HR", "SAMPLE_PHOTO", "positive_float", "unit_float", "nonneg_int", "pos_int",
            "add_backend_argument", "check_device", "check_output_folder"]
 
 
@@ -24,6 +24,17 @@ def positive_float(s: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
     if not v > 0 or v != v or v == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {s!r}")
+    return v
+
+
+def unit_float(s: str) -> float:
+    """``argparse`` type: a number in [0, 1]."""
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {s!r}")
     return v
 
 

@@ -6,7 +6,7 @@ failed (each failure is one line on stderr), 2 for errors that stop the run (rep
 """
 from __future__ import annotations
 
-from .common import add_backend_argument, check_device, nonneg_int, pos_int, positive_float
+from .common import add_backend_argument, check_device, nonneg_int, pos_int, positive_float, unit_float
 
 
 def run(args) -> int:
@@ -20,7 +20,7 @@ def run(args) -> int:
         det_threshold=args.det_threshold, det_upsample=args.det_upsample, cnn=args.cnn, aligned=args.aligned,
         color_match=not args.no_color_match, draw_box=args.draw_box, device=device,
         batch_size=args.batch_size, fusion=not args.no_fusion, backend=args.backend, progress=not args.quiet,
-        quiet=args.quiet)
+        quiet=args.quiet, weight=args.weight, small_model=args.small_model, small_below=args.small_below)
     if not args.quiet:
         print(summary.line())
     return 0 if summary.ok else 1
@@ -38,6 +38,14 @@ def add_parser(sub):
     p.add_argument("-m", "--model", default="default", help="registry name or .safetensors model file")
     p.add_argument("-s", "--upscale", type=positive_float, default=2.0,
                    help="upscaling factor of the whole photo (default 2)")
+    p.add_argument("-w", "--weight", type=unit_float, default=1.0,
+                   help="restoration strength in [0, 1]: each face is w * restored + (1 - w) * the photo's own "
+                        "(default 1; lower keeps more of the photo, e.g. for faithful identity)")
+    p.add_argument("--small-model", default=None, metavar="MODEL",
+                   help="with a restoration model (-m sparnethd-lite): an x8 model that tiny faces go through "
+                        "first (e.g. default)")
+    p.add_argument("--small-below", type=positive_float, default=None, metavar="PX",
+                   help="faces whose crop is below this many pixels use --small-model (default 1.5 x its input)")
     p.add_argument("--recursive", action="store_true", help="also search sub-folders")
     p.add_argument("--only-center-face", action="store_true", help="restore only the face nearest the centre")
     p.add_argument("--min-face-size", type=nonneg_int, default=0, metavar="PX",

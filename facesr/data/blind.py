@@ -16,7 +16,8 @@ op             options (ranges are ``[lo, hi]`` inclusive unless noted)
 ``blur``       ``type``: ``gaussian`` (``sigma``, float range, pixels), ``box`` (``k``, int range),
                ``median`` (``k``, int range; an even draw becomes the next odd size, or the previous
                one at the top of the range), ``motion`` (``length``, int range, and an angle uniform in
-               [0, 360) degrees), or ``any`` (one of ``choices``, default all four, uniformly).
+               [0, 360) degrees), ``disk`` (defocus pillbox, ``radius``, float range, pixels), or ``any``
+               (one of ``choices``, uniformly; default the first four: ``disk`` only when listed).
                Draws: [type index], then the size, then [angle].
 ``resize``     ``size``: an int, or ``[lo, hi)`` drawn with ``rng.integers(lo, hi)`` (hi excluded), or
                ``scale``: ``[lo, hi]`` uniform, size ``round(scale * H)``; ``interp``: a name or a list
@@ -51,6 +52,16 @@ into a named pipeline:
   JPEG "compression level" 60-85, i.e. quality 15-40. Where the paper is silent we chose: PIL bicubic
   for the downscale and for the resize back to the LR size (SPARNetHD takes a 512 px input), and
   per-channel noise (white noise on each colour channel).
+* ``sparnethd_lite``: ours, for the 128 px CPU preset ``sparnethd-lite``: the released code's chain with
+  its blur sizes divided by 4 (512 -> 128 px: Gaussian sigma 0.75-3.75, box 2-4, median 3-5, motion
+  3-7) and a milder downscale, to a size in [24, 128) (x1-5.3 instead of the code's x4-16: at 128 px the
+  code's range would make every face a 8-32 px one, while ``facesr enhance`` hands the model face crops
+  of any size and sends tiny ones through a x8 model first); noise p 0.3, sigma 0-20; JPEG p 0.7,
+  quality 30-95; grey p 0.1 (the code's 0.3 spends a third of the batches on colourising).
+* ``holdout_moderate``: a *test* chain kept out of every training preset, for "degradations you did not
+  train on": defocus (disk) blur of radius 0.8-1.6 px at the HR size, a downscale by ``scale`` (0.5)
+  with Lanczos (no training preset uses either), Gaussian noise sigma 3-10 on all channels at once,
+  JPEG quality 50-80, then (``back=True``) bicubic back to the LR size.
 """
 from __future__ import annotations
 
@@ -64,7 +75,8 @@ from ..errors import ConfigError
 __all__ = ["OPS", "make_op", "PRESETS", "preset_steps", "motion_kernel"]
 
 _INTERP = {"bicubic": 3, "bilinear": 2, "area": 4, "box": 4, "nearest": 0, "lanczos": 1}  # PIL constants
-_BLURS = ("gaussian", "box", "median", "motion")
+_BLURS = ("gaussian", "box", "median", "motion")  # the four blurs of SPARNetHD ("any" draws from these)
+_ALL_BLURS = _BLURS + ("disk",)  # disk (defocus) is never in a default "any": our held-out test chains use it
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:
@@ -160,6 +172,17 @@ def motion_kernel(length: int, angle_deg: float) -> np.ndarray:
     return ker / ker.sum()
 
 
+def disk_kernel(radius: float, supersample: int = 8) -> np.ndarray:
+    """A normalised defocus (pillbox) kernel of ``radius`` pixels, edge pixels weighted by the share of
+    their area inside the circle (``supersample``^2 sub-samples per pixel)."""
+    r = int(math.ceil(radius - 1e-9))
+    n = 2 * r + 1
+    sub = (np.arange(n * supersample) + 0.5) / supersample - (r + 0.5)
+    inside = (sub[:, None] ** 2 + sub[None, :] ** 2) <= radius ** 2
+    ker = inside.reshape(n, supersample, n, supersample).mean(axis=(1, 3))
+    return ker / ker.sum()
+
+
 def _correlate_sparse(img: np.ndarray, ker: np.ndarray) -> np.ndarray:
     """``img`` (H x W x C float) correlated with a mostly-zero odd kernel, mirrored borders."""
     r = ker.shape[0] // 2
@@ -173,18 +196,21 @@ def _correlate_sparse(img: np.ndarray, ker: np.ndarray) -> np.ndarray:
 
 class Blur(Op):
     name = "blur"
-    DEFAULTS = {"type": "any", "sigma": [3.0, 15.0], "k": [3, 15], "length": [5, 25], "choices": list(_BLURS)}
+    DEFAULTS = {"type": "any", "sigma": [3.0, 15.0], "k": [3, 15], "length": [5, 25], "radius": [1.0, 4.0],
+                "choices": list(_BLURS)}
 
     def check(self, o):
-        if o["type"] not in _BLURS + ("any",):
-            raise ConfigError(f"degradation op 'blur': type must be one of {', '.join(_BLURS)}, any; "
+        if o["type"] not in _ALL_BLURS + ("any",):
+            raise ConfigError(f"degradation op 'blur': type must be one of {', '.join(_ALL_BLURS)}, any; "
                               f"got {o['type']!r}")
         o["sigma"] = _num_range("blur", "sigma", o["sigma"], False, 1e-6)
         o["k"] = _num_range("blur", "k", o["k"], True, 1)
         o["length"] = _num_range("blur", "length", o["length"], True, 1)
+        o["radius"] = _num_range("blur", "radius", o["radius"], False, 0.5)
         ch = o["choices"]
-        if not isinstance(ch, (list, tuple)) or not ch or any(c not in _BLURS for c in ch):
-            raise ConfigError(f"degradation op 'blur': choices must be a list of {', '.join(_BLURS)}, got {ch!r}")
+        if not isinstance(ch, (list, tuple)) or not ch or any(c not in _ALL_BLURS for c in ch):
+            raise ConfigError(f"degradation op 'blur': choices must be a list of {', '.join(_ALL_BLURS)}, "
+                              f"got {ch!r}")
         o["choices"] = list(ch)
         return o
 
@@ -208,6 +234,9 @@ class Blur(Op):
             if k <= 1:
                 return img
             return np.asarray(Image.fromarray(np.ascontiguousarray(img)).filter(ImageFilter.MedianFilter(k)))
+        if t == "disk":
+            r = float(rng.uniform(*o["radius"]))
+            return _to_uint8(_correlate_sparse(img.astype(np.float32), disk_kernel(r).astype(np.float32)))
         n = int(rng.integers(o["length"][0], o["length"][1] + 1))
         angle = float(rng.uniform(0.0, 360.0))
         return _to_uint8(_correlate_sparse(img.astype(np.float32), motion_kernel(n, angle).astype(np.float32)))
@@ -387,10 +416,41 @@ def _sparnethd_paper() -> list[dict]:
     ]
 
 
+def _sparnethd_lite(size_range=(24, 128)) -> list[dict]:
+    lo, hi = _num_range("sparnethd_lite", "size_range", list(size_range), True, 1)
+    if hi <= lo:
+        raise ConfigError(f"degradation 'sparnethd_lite': size_range [lo, hi) needs hi > lo, got {size_range!r}")
+    return [
+        {"op": "blur", "p": 0.5, "type": "any", "sigma": [0.75, 3.75], "k": [2, 4], "length": [3, 7],
+         "choices": list(_BLURS)},
+        {"op": "resize", "p": 1.0, "size": [lo, hi], "interp": ["bicubic", "bilinear", "area", "nearest"]},
+        {"op": "noise", "p": 0.3, "sigma": [0.0, 20.0], "per_channel_p": 0.5},
+        {"op": "jpeg", "p": 0.7, "quality": [30, 95]},
+        {"op": "resize_to", "p": 1.0, "size": "lr", "interp": "bicubic"},
+        {"op": "grey", "p": 0.1},
+    ]
+
+
+def _holdout_moderate(scale=0.5, back=True) -> list[dict]:
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not 0.0 < scale <= 1.0:
+        raise ConfigError(f"degradation 'holdout_moderate': scale must be in (0, 1], got {scale!r}")
+    steps = [
+        {"op": "blur", "p": 1.0, "type": "disk", "radius": [0.8, 1.6]},
+        {"op": "resize", "p": 1.0, "scale": [float(scale), float(scale)], "interp": "lanczos"},
+        {"op": "noise", "p": 1.0, "sigma": [3.0, 10.0], "per_channel_p": 0.0},
+        {"op": "jpeg", "p": 1.0, "quality": [50, 80]},
+    ]
+    if back:
+        steps.append({"op": "resize_to", "p": 1.0, "size": "lr", "interp": "bicubic"})
+    return steps
+
+
 #: preset name -> (steps factory taking the preset's options, one-line description)
 PRESETS: dict[str, tuple] = {
     "sparnethd_blind": (_sparnethd_blind, "SPARNetHD blind (released code)"),
     "sparnethd_paper": (_sparnethd_paper, "SPARNetHD blind (paper eq. 14)"),
+    "sparnethd_lite": (_sparnethd_lite, "SPARNetHD-lite blind (ours, 128 px)"),
+    "holdout_moderate": (_holdout_moderate, "held-out test chain (disk blur, Lanczos, noise, JPEG)"),
 }
 
 

@@ -15,10 +15,10 @@ from PIL import Image
 
 from ..errors import FacesrError
 from .align import crop_side, crop_spec_for, crop_transform, warp_affine
-from .choose import face_modes, size_note
+from .choose import chain_modes, face_modes, size_note
 from .detect import DEFAULT_DET_MAX_SIDE, DETECTORS, detect_faces, no_face_warning, preload_detector, select_faces
 from .paste import draw_boxes, output_size, paste_faces, photo_to_output, upscale_background
-from .restore import COLOR_MATCH, load_model, restored_faces, run_model
+from .restore import COLOR_MATCH, blend, load_model, restored_faces, run_model
 
 __all__ = ["FaceEnhancer", "EnhanceResult", "FacePlan", "DEFAULT_MAX_OUTPUT_PIXELS", "as_rgb_uint8"]
 
@@ -38,7 +38,7 @@ class EnhanceResult:
     final: np.ndarray | None = None  # the upscaled photo with the faces pasted in
     warnings: list[str] = field(default_factory=list)
     crop_sides: list[float] = field(default_factory=list)  # side of each face crop in input pixels
-    modes: list[str] = field(default_factory=list)  # per face: "sr", "fused" or "kept" (facesr.enhance.choose)
+    modes: list[str] = field(default_factory=list)  # per face: "sr", "fused", "kept" or "chain" (enhance.choose)
 
     @property
     def num_faces(self) -> int:
@@ -102,6 +102,11 @@ class FaceEnhancer:
     face). ``color_match``: ``True``/``"lowfreq"``, ``"meanstd"`` or ``False``. ``bg_upsampler(img,
     scale)``: upscales the background instead of PIL bicubic. ``draw_box``: draw the boxes on ``final``.
     ``batch_size``: faces per model batch. ``max_output_pixels``: larger outputs are refused.
+    ``weight``: restoration strength in [0, 1] (GFPGAN's ``-w``): each restored face is blended with the
+    photo's own crop, ``w * restored + (1 - w) * crop`` (1: the model's face, 0: the upscaled photo's).
+    ``small_model`` (with a restoration ``model``, whose input size equals its output size): an SR model
+    (e.g. the x8 ``default``) that faces with a crop side below ``small_below`` px (default: 1.5 times
+    its LR size) go through first, its output then through ``model`` (mode ``"chain"``).
 
     Holds no per-call state: one instance may serve several threads. Raises ``ValueError`` for invalid
     options, :class:`~facesr.errors.FacesrError` for a model that cannot be loaded.
@@ -112,7 +117,10 @@ class FaceEnhancer:
                  det_threshold: float = 0.0, det_upsample: int | None = None,
                  det_max_side: int | None = DEFAULT_DET_MAX_SIDE, crop=None, fusion: bool = True,
                  color_match=True, bg_upsampler: Callable | None = None, draw_box: bool = False,
-                 batch_size: int = 16, max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS):
+                 batch_size: int = 16, max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS,
+                 weight: float = 1.0, small_model=None, small_below: float | None = None):
+        if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0.0 <= weight <= 1.0):
+            raise ValueError(f"weight (restoration strength) must be a number in [0, 1], got {weight!r}")
         if not (isinstance(upscale, (int, float)) and math.isfinite(upscale) and upscale > 0):
             raise ValueError(f"upscale must be a positive number, got {upscale!r}")
         if int(batch_size) < 1:
@@ -128,6 +136,16 @@ class FaceEnhancer:
         self.det_threshold, self.det_upsample, self.det_max_side = det_threshold, det_upsample, det_max_side
         self.fusion, self.color_match, self.bg_upsampler = fusion, color_match, bg_upsampler
         self.draw_box, self.batch_size, self.max_output_pixels = draw_box, int(batch_size), max_output_pixels
+        self.weight = float(weight)
+        self.small_net, self.small_below = None, 0.0
+        if small_model is not None:
+            if int(self.net.lr_size) != int(self.net.hr_size):
+                raise ValueError("small_model goes in front of a restoration model (input size = output size); "
+                                 f"this model is x{int(self.net.hr_size) // int(self.net.lr_size)}")
+            self.small_net = load_model(small_model, device, backend)
+            if int(self.small_net.hr_size) <= int(self.small_net.lr_size):
+                raise ValueError("small_model must be an SR model (output larger than its input)")
+            self.small_below = float(small_below if small_below is not None else 1.5 * int(self.small_net.lr_size))
 
     @property
     def in_training_mode(self) -> bool:
@@ -149,7 +167,8 @@ class FaceEnhancer:
         if aligned:
             crop = img if (H, W) == (hr, hr) else np.asarray(Image.fromarray(img).resize((hr, hr), Image.BICUBIC))
             return FacePlan(img, [np.array([0.0, 0.0, W, H])], [1.0], [None], [photo_to_output((H, W), (hr, hr))],
-                            [crop], [], aligned=True, sides=[float(max(H, W))], modes=["sr"])
+                            [crop], [], aligned=True, sides=[float(max(H, W))],
+                            modes=chain_modes(["sr"], [float(max(H, W))], self.small_below))
         from ..faces.dlib_models import landmarks68
 
         dets = detect_faces(img, self.detector, self.det_upsample, self.det_threshold, self.det_max_side)
@@ -169,11 +188,21 @@ class FaceEnhancer:
             plan.crops.append(warp_affine(img, M, (hr, hr), border="reflect"))
         plan.sides = [float(crop_side(M, hr)) for M in plan.affines]
         plan.modes = face_modes(plan.sides, self.net, self.fusion)
+        if self.small_net is not None:
+            plan.modes = chain_modes(plan.modes, plan.sides, self.small_below)
         return plan
 
     def restore(self, plans: Sequence[FacePlan]) -> list[list[np.ndarray]]:
         """Model outputs of every plan's :meth:`FacePlan.model_crops`, batched across plans; one list per plan."""
-        outputs = run_model([c for p in plans for c in p.model_crops()], self.net, self.device, self.batch_size)
+        crops = [c for p in plans for c in p.model_crops()]
+        modes = [m for p in plans for m in p.modes if m != "kept"]
+        chained = [i for i, m in enumerate(modes) if m == "chain"]
+        if chained:  # tiny faces: the x8 model first, its output (resized to this model's input) next
+            hr = int(self.net.lr_size)
+            pre = run_model([crops[i] for i in chained], self.small_net, self.device, self.batch_size)
+            for i, o in zip(chained, pre):
+                crops[i] = o if o.shape[0] == hr else np.asarray(Image.fromarray(o).resize((hr, hr), Image.BICUBIC))
+        outputs = run_model(crops, self.net, self.device, self.batch_size)
         per_plan, k = [], 0
         for p in plans:
             n = len(p.model_crops())
@@ -185,12 +214,12 @@ class FaceEnhancer:
         """The result of ``plan`` given the model ``outputs`` of its :meth:`FacePlan.model_crops`: faces as
         pasted and the upscaled photo with them. Raises :class:`~facesr.errors.FacesrError` for an output
         over ``max_output_pixels``."""
-        faces = restored_faces(plan.crops, plan.sides, plan.modes, outputs, self.net, self.color_match)
+        faces = restored_faces(plan.crops, plan.sides, plan.modes, outputs, self.net, self.color_match, self.weight)
         res = EnhanceResult(cropped_faces=list(plan.crops), restored_faces=faces, boxes=list(plan.boxes),
                             scores=list(plan.scores), landmarks=list(plan.landmarks), affines=list(plan.affines),
                             warnings=list(plan.warnings), crop_sides=list(plan.sides), modes=list(plan.modes))
         if plan.aligned:
-            res.final = outputs[0]
+            res.final = blend(outputs[0], plan.crops[0], self.weight)  # the model output at strength 1
             return res
         H, W = plan.image.shape[:2]
         output_size((H, W), self.upscale, self.max_output_pixels)
@@ -208,7 +237,7 @@ class FaceEnhancer:
     def enhance(self, image, aligned: bool = False) -> EnhanceResult:
         """Every face of ``image`` (uint8 H x W x 3 RGB array, grey/RGBA converted, or a path) restored and
         pasted into the photo upscaled by ``upscale``. ``aligned=True``: ``image`` is a face crop; ``final``
-        is the model output and ``upscale`` is ignored. A photo with no face gives ``final`` = the
+        is the model output (blended with the crop by ``weight`` below 1) and ``upscale`` is ignored. A photo with no face gives ``final`` = the
         upscaled photo and a warning."""
         plan = self.plan(image, aligned)
         if self.in_training_mode:
@@ -221,7 +250,7 @@ def enhance(image, model="default", upscale: float = 2, only_center_face: bool =
             aligned: bool = False, color_match=True, draw_box: bool = False, device: str = "cpu",
             batch_size: int = 16, crop=None, bg_upsampler: Callable | None = None, fusion: bool = True,
             backend: str = "auto", det_max_side: int | None = DEFAULT_DET_MAX_SIDE,
-            max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS) -> EnhanceResult:
+            max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS, weight: float = 1.0) -> EnhanceResult:
     """One photo through a :class:`FaceEnhancer` built for this call (``cnn=True``: ``detector="cnn"``;
     the other options are the enhancer's). For several photos build one enhancer and reuse it: a model
     named by string is loaded on every call of this function."""
@@ -231,5 +260,6 @@ def enhance(image, model="default", upscale: float = 2, only_center_face: bool =
                             only_center_face=only_center_face, min_face_size=min_face_size,
                             det_threshold=det_threshold, det_upsample=det_upsample, det_max_side=det_max_side,
                             crop=crop, fusion=fusion, color_match=color_match, bg_upsampler=bg_upsampler,
-                            draw_box=draw_box, batch_size=batch_size, max_output_pixels=max_output_pixels)
+                            draw_box=draw_box, batch_size=batch_size, max_output_pixels=max_output_pixels,
+                            weight=weight)
     return enhancer.enhance(image, aligned)

@@ -290,7 +290,7 @@ def enhance_paths(inputs, out_dir, model="default", *, upscale: float = 2, recur
                   bg_upsampler=None, det_max_side: int | None = DEFAULT_DET_MAX_SIDE,
                   max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS,
                   fusion: bool = True, backend: str = "auto", progress: bool = True, quiet: bool = False,
-                  stream=None) -> Summary:
+                  stream=None, weight: float = 1.0, small_model=None, small_below: float | None = None) -> Summary:
     """:func:`enhance_files` with a :class:`FaceEnhancer` built from the options (``cnn=True``:
     ``detector="cnn"``). The output checks of :func:`enhance_files` run before the model is loaded."""
     output_names(ext, suffix)
@@ -301,6 +301,7 @@ def enhance_paths(inputs, out_dir, model="default", *, upscale: float = 2, recur
                             det_threshold=det_threshold, det_upsample=det_upsample, crop=crop, fusion=fusion,
                             color_match=color_match, bg_upsampler=bg_upsampler, draw_box=draw_box,
                             batch_size=batch_size, det_max_side=det_max_side,
-                            max_output_pixels=max_output_pixels)
+                            max_output_pixels=max_output_pixels, weight=weight, small_model=small_model,
+                            small_below=small_below)
     return enhance_files(enhancer, inputs, out_dir, recursive=recursive, skip_existing=skip_existing, ext=ext,
                          suffix=suffix, aligned=aligned, progress=progress, quiet=quiet, stream=stream)

@@ -54,6 +54,21 @@ register_preset(Preset("sparnethd", "sparnethd", {"attention": "spar"},
                        config="sparnethd.yaml", **_hd))
 register_preset(Preset("sparnethd-3d", "sparnethd", {"attention": "spar3d"},
                        "SPARNetHD generator with 3-D attention (one map per channel)", **_hd))
+# SPARNetHD for CPUs (ours): 128 px, the same IN + spectral-norm FAU network with sparnet-tiny's widths
+# (16/32/64/128 channels, 16-channel hourglasses, SPARNet's 128 px hourglass layout) and 6 body units at
+# 16 px, and a global skip (ours, as sparnet-tiny's: it learns the correction to its input). 128 px because LFW's faces are ~165 px in this crop (a larger target would be upsampled LFW) and
+# because `facesr enhance` must run it on five faces of a 1080p photo in well under 3 s on 2 cores.
+_LITE = {"attention": "spar", "size": 128, "min_feat": 16, "channels": [16, 32, 64, 128], "res_depth": 6,
+         "hg_depths": None, "hg_mid": 16, "global_skip": True}
+register_preset(Preset("sparnethd-lite", "sparnethd", _LITE,
+                       "SPARNetHD for CPUs: 128 px blind face restoration, IN + spectral norm, 16-128 channels, "
+                       "6 body units, global skip (trained on LFW with the sparnethd_lite degradation)",
+                       config="sparnethd_lite.yaml", lr_size=128, hr_size=128, paper=SPARNET_PAPER,
+                       crop="fsrnet_aligned5", degradation={"kind": "sparnethd_lite"}))
+register_preset(Preset("sparnethd-lite-d", "sparnethd-d", {"base": 32, "max_ch": 256, "n_layers": 3},
+                       "sparnethd-lite's discriminator: 3 scales (128/64/32 px), 32-256 channels, 3 strided "
+                       "blocks (not an SR model)", lr_size=128, hr_size=128, paper=SPARNET_PAPER,
+                       crop="fsrnet_aligned5", degradation={"kind": "sparnethd_lite"}))
 # not an SR model: the GAN recipe's discriminator (gan.discriminator.name) for 512 px SPARNetHD training
 register_preset(Preset("sparnethd-d", "sparnethd-d", {},
                        "SPARNetHD discriminator: 3 scales (bicubic halving), patch logits + features, IN + "

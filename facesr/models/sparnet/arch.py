@@ -271,26 +271,47 @@ def collect_attention_maps(model, lr) -> list[torch.Tensor]:
 
 
 class SPARNetHD(SRModel):
-    """SPARNetHD generator: 512 px, instance norm and spectral norm on every conv, 32 px bottleneck.
+    """SPARNetHD generator: instance norm and spectral norm on every conv; 512 px with a 32 px bottleneck
+    by default (the paper's network).
 
-    Blind restoration: its input is the degraded face resized to 512 (``lr_size == hr_size == 512``);
-    the toolkit hands it any LR face, which it PIL-bicubic upsamples to 512 first.
+    Blind restoration: its input is the degraded face resized to ``size`` (``lr_size == hr_size ==
+    size``); the toolkit hands it any LR face, which it PIL-bicubic upsamples to ``size`` first.
+
+    The defaults build the paper's generator (85,793,412 parameters with 2-D attention). ``size``,
+    ``min_feat``, ``channels``, ``res_depth``, ``hg_depths`` and ``hg_mid`` shrink it for CPUs (preset
+    ``sparnethd-lite``); ``hg_depths=None`` takes :class:`SPARNetBody`'s layout for that size.
+    ``global_skip=True`` (ours, as in ``sparnet-tiny``; not in the paper) adds the input to the output,
+    so the network learns the correction to its input rather than the whole face.
     """
 
     def __init__(self, lr_size: int = 512, hr_size: int = 512, attention: str = "spar", act: str = "leakyrelu",
-                 res_depth: int = 9):
+                 res_depth: int = 9, size: int = 512, min_feat: int = 32,
+                 channels: list[int] | None = (102, 204, 408, 512, 512),
+                 hg_depths: list[int] | None = "paper", hg_mid: int = 64, global_skip: bool = False):
         super().__init__()
+        self.global_skip = global_skip
+        if size != 512 and (lr_size, hr_size) == (512, 512):
+            lr_size = hr_size = size
+        if not lr_size == hr_size == size:
+            raise ValueError(f"SPARNetHD restores at one size: lr_size, hr_size and size must be equal, got "
+                             f"{lr_size}, {hr_size}, {size}")
+        if hg_depths == "paper":
+            hg_depths = [4, 3, 2, 1] + [1] * res_depth + [2, 3, 4, 5]
         self.lr_size, self.hr_size = lr_size, hr_size
-        self.net = SPARNetBody(size=512, min_feat=32, res_depth=res_depth, attention=attention, norm="in",
-                               act=act, spectral=True, channels=[102, 204, 408, 512, 512],
-                               hg_depths=[4, 3, 2, 1] + [1] * res_depth + [2, 3, 4, 5])
+        self.net = SPARNetBody(size=size, min_feat=min_feat, res_depth=res_depth, attention=attention, norm="in",
+                               act=act, spectral=True, channels=list(channels) if channels else None,
+                               hg_depths=hg_depths, hg_mid=hg_mid)
         init_sparnet_weights(self)
 
     def forward(self, lr):
         if lr.ndim != 4 or lr.shape[1] != 3:
             raise ValueError(f"SPARNetHD expects N x 3 x H x W, got {tuple(lr.shape)}")
-        x = lr if lr.shape[-1] == self.hr_size else resize(lr, self.hr_size, "bicubic")
-        return self.finish((self.net(x * 2.0 - 1.0) + 1.0) * 0.5)
+        x = lr if lr.shape[-2:] == (self.hr_size, self.hr_size) else resize(lr, self.hr_size, "bicubic")
+        x = x * 2.0 - 1.0
+        y = self.net(x)
+        if self.global_skip:
+            y = y + x
+        return self.finish((y + 1.0) * 0.5)
 
     def inference_rewrite(self, target: str = "torch") -> nn.Module:
         """This model's eval-only rewrite for ``target`` (``"torch"``: eager runs; ``"onnx"`` / ``"ncnn"``:

@@ -513,7 +513,11 @@ class OptimizedSR(SRModel):
                 from ...data.resize import resize
 
                 x = resize(lr, self.hr_size, "bicubic")
-            return ((self.net(x * 2.0 - 1.0) + 1.0) * 0.5).clamp(0.0, 1.0)
+            x = x * 2.0 - 1.0
+            y = self.net(x)
+            if self.global_skip:
+                y = y + x
+            return ((y + 1.0) * 0.5).clamp(0.0, 1.0)
         if not _functional():
             self.check_input(lr)
         x = self.upsample_input(lr) * 2.0 - 1.0
