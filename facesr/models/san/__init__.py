@@ -1,0 +1,77 @@
+"""Style-based attentive real-world face hallucination (Luo, Ma, Huang, He): the SR network with global
+and local attention residual blocks (GARB, LARB), the styleVAE degradation network and the statistics
+network of its mutual-information term; architectures and presets registered with :mod:`facesr.registry`.
+
+Presets:
+
+* ``san-x4`` (32 -> 128, the paper's x4) and ``san`` (x8, 16 -> 128): 8 GARBs then 8 LARBs of 64
+  channels, pixel-shuffle upsampler, global bicubic skip (layout: :mod:`facesr.models.san.arch`).
+  Table 4's rows at x4: ``san-x4-base`` (no GA, no LA: EDSR-baseline's body), ``san-x4-nola`` (GA only),
+  ``san-x4-noga`` (LA only); ``san-x4`` has both.
+* ``stylevae`` (HR 128 -> LR 32) and ``stylevae-x8`` (128 -> 16): the degradation network; Table 3's
+  "without AdaIN" variant is ``stylevae-noadain`` (the MI switch is the recipe's ``stylevae.mi``).
+  For these, ``lr_size`` is the network's *input* (HR) size and ``hr_size`` its *output* (LR) size, as
+  for every facesr network (input -> output), which is what ``{kind: learned}`` degradations read.
+* ``stylevae-t``: the statistics network T (a pair of LR faces -> a score).
+
+Why 32 -> 128 for x4: facesr's faces are 128 px (the x8 presets, the crops, the metrics), the x4 LFW
+numbers of the paper's Table 4 (about 30 dB) are in the range of 128 px LFW faces at x4, and the paper's
+group trains its face SR at 128 px HR (its ref. [13], Wavelet-SRNet).
+
+Importing this package is light (no torch): builders import the network modules when a network is
+built, and the classes are loaded on first attribute access.
+"""
+from __future__ import annotations
+
+import importlib
+
+from ...registry import Preset, register_lazy_arch, register_preset
+
+SAN_PAPER = "Luo, Ma, Huang, He, Style-Based Attentive Network for Real-World Face Hallucination"
+
+_ARCH = ("GlobalAttention", "LocalRelation", "GARB", "LARB", "ResidualBlock", "Upsampler", "SAN")
+_VAE = ("AdaIN", "StyleEncoder", "ContentEncoder", "StyleGenerator", "StyleVAE", "StatisticsNetwork")
+__all__ = ["SAN_PAPER", *_ARCH, *_VAE]
+
+
+def __getattr__(attr: str):
+    for names, mod in ((_ARCH, ".arch"), (_VAE, ".stylevae")):
+        if attr in names:
+            return getattr(importlib.import_module(mod, __name__), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+register_lazy_arch("san", __name__ + ".arch:SAN")
+register_lazy_arch("stylevae", __name__ + ".stylevae:StyleVAE")
+register_lazy_arch("stylevae-t", __name__ + ".stylevae:StatisticsNetwork")
+
+# LR synthesis bicubic (Table 4 trains on bicubic LR); crop "lfw": the bundled configs train on LFW
+_x4 = dict(lr_size=32, hr_size=128, degradation={"kind": "bicubic"}, crop="lfw", paper=SAN_PAPER)
+_x8 = dict(_x4, lr_size=16)
+
+register_preset(Preset("san-x4", "san", {"scale": 4},
+                       "style-based attentive SR x4: 8 GARBs + 8 LARBs (64 ch), pixel shuffle, bicubic skip",
+                       config="san_x4_lfw.yaml", **_x4))
+register_preset(Preset("san", "san", {"scale": 8},
+                       "style-based attentive SR x8 (16 px faces): 8 GARBs + 8 LARBs (64 ch), bicubic skip",
+                       config="san_lfw.yaml", **_x8))
+# Table 4's ablation rows (x4 on LFW): a disabled module leaves a plain residual block in its place
+register_preset(Preset("san-x4-base", "san", {"scale": 4, "ga": False, "la": False},
+                       "SAN x4 ablation: no GA, no LA (16 plain residual blocks)", **_x4))
+register_preset(Preset("san-x4-nola", "san", {"scale": 4, "la": False},
+                       "SAN x4 ablation: GA only (LARBs are plain residual blocks)", **_x4))
+register_preset(Preset("san-x4-noga", "san", {"scale": 4, "ga": False},
+                       "SAN x4 ablation: LA only (GARBs are plain residual blocks)", **_x4))
+
+# the degradation networks: input (lr_size) the HR face, output (hr_size) the LR face
+_vae = dict(lr_size=128, hr_size=32, degradation={"kind": "bicubic"}, crop="lfw", paper=SAN_PAPER)
+register_preset(Preset("stylevae", "stylevae", {},
+                       "styleVAE degradation network: HR 128 -> real-world-like LR 32 (AdaIN style code)",
+                       config="stylevae_lfw.yaml", **_vae))
+register_preset(Preset("stylevae-x8", "stylevae", {"out_size": 16},
+                       "styleVAE degradation network: HR 128 -> real-world-like LR 16", **dict(_vae, hr_size=16)))
+register_preset(Preset("stylevae-noadain", "stylevae", {"adain": False},
+                       "styleVAE ablation (Table 3): style code concatenated instead of AdaIN, 128 -> 32", **_vae))
+register_preset(Preset("stylevae-t", "stylevae-t", {},
+                       "styleVAE's MINE statistics network T: (real LR, generated LR) pair -> score",
+                       **dict(_vae, lr_size=32, hr_size=32)))
