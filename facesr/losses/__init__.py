@@ -19,8 +19,10 @@ image      ``loss(sr, hr) -> scalar``, both N x C x H x W in [0, 1] (l1, mse, ch
 heatmap    ``loss(sr_heatmaps, hr_heatmaps) -> scalar`` (heatmap)
 attention  ``loss(sr, hr, hr_heatmaps) -> scalar`` (attention)
 feature    ``loss(student, teacher) -> scalar`` (feature_l1: lists of tensors; output_l1: tensors)
-gan        adversarial terms: ``gan`` (:class:`~facesr.losses.gan.GANLoss`: ``d_loss``, ``g_loss``),
-           ``feature_matching(real_out, fake_out)``, ``gradient_penalty(d_fn, real, fake)``
+gan        terms of a critic network's outputs: ``gan`` (:class:`~facesr.losses.gan.GANLoss`:
+           ``d_loss``, ``g_loss``), ``feature_matching(real_out, fake_out)``, ``gradient_penalty(d_fn,
+           real, fake)``, ``mine(t_joint, t_marginal) -> (loss, estimate)`` (mutual information from a
+           statistics network's scores, :mod:`facesr.losses.mine`)
 ========== ===================================================================================
 
 Every loss module returns the *unweighted* term; the weight is the second value :func:`build_loss`
@@ -48,7 +50,7 @@ __all__ = [
 #: name -> loss class; filled by :func:`register_loss` (read it as ``LOSSES``: that loads the built-ins)
 _REGISTRY: dict[str, type] = {}
 
-_BUILTIN_MODULES = ("pixel", "gan", "perceptual", "face", "distill")
+_BUILTIN_MODULES = ("pixel", "gan", "perceptual", "face", "distill", "mine")
 
 # public names that live in a submodule, loaded on first access (PEP 562)
 _LAZY = {
