@@ -7,7 +7,8 @@ does the rest (fit, time limit, logging, DDP, EMA, validation, checkpoint and ex
 
 Built in: ``sr`` (pixel/perceptual losses: SPARNet), ``gan`` (adds a discriminator: hinge, WGAN-GP
 with drift, non-saturating; n critic; feature matching: SPARNetHD), ``progressive`` (PFSR's growing
-stages with fade-in) and ``distill`` (a frozen teacher from a checkpoint: KDFSRNet, PKDN).
+stages with fade-in), ``distill`` (a frozen teacher from a checkpoint: KDFSRNet, PKDN) and ``stylevae``
+(the styleVAE degradation network on unpaired HR and real LR faces, with a MINE statistics network).
 A new recipe registers itself with :func:`register_recipe` (see ``docs/extending.md``).
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import difflib
 import importlib
 
 RECIPES: dict[str, type] = {}
-_BUILTIN = ("sr", "gan", "progressive", "distill")
+_BUILTIN = ("sr", "gan", "progressive", "distill", "stylevae")
 _loaded = False
 
 
