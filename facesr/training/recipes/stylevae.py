@@ -62,9 +62,12 @@ MARGINALS = ("roll", "shuffle")
 STYLEVAE_DEFAULTS = {
     "kl": 0.01,                 # lambda1
     "style_weight": 1.0,        # lambda2: multiplies train.losses (content, alpha) and style_losses (beta)
-    # image losses of (generated LR, real LR); free form: {name: weight | {weight, options}}
+    # image losses of (generated LR, real LR); free form: {name: weight | {weight, options}}. The paper's
+    # eq. 4 leaves its layer weights open: C^2 per layer makes facesr's C H W-normalised Gram matrices
+    # H W-normalised ones (entries of one scale at every layer)
     "style_losses": {"gram": {"weight": 0.1, "preset": "pfsr", "arch": "vgg19",
-                              "layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1"], "normalize": True,
+                              "layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1"],
+                              "layer_weights": [4096, 16384, 65536, 262144], "normalize": True,
                               "weights": "auto", "fallback": "error"}},
     # lambda3 and MINE's options (loss `mine`); weight 0: no MI term and no statistics network
     "mi": {"weight": 0.1, "estimator": "dv_ma", "ma_rate": 0.01},
