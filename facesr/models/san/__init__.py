@@ -14,9 +14,11 @@ Presets:
   for every facesr network (input -> output), which is what ``{kind: learned}`` degradations read.
 * ``stylevae-t``: the statistics network T (a pair of LR faces -> a score).
 
-Why 32 -> 128 for x4: facesr's faces are 128 px (the x8 presets, the crops, the metrics), the x4 LFW
-numbers of the paper's Table 4 (about 30 dB) are in the range of 128 px LFW faces at x4, and the paper's
-group trains its face SR at 128 px HR (its ref. [13], Wavelet-SRNet).
+Why 32 -> 128 for x4 (the paper gives no sizes): facesr's faces are 128 px (the x8 presets, the crops, the
+metrics); the paper's group trains face SR at 128 px HR (its ref. [13], Wavelet-SRNet); and Table 4's LFW
+PSNRs (30.08-30.43 dB) are only in range at that size: on facesr's LFW val crop (identity split, centre
+136 px), bicubic upsampling scores 30.7 dB at 32 -> 128 but 25.6 dB at 16 -> 64 (facesr's default
+protocol; its crop and protocol differ from the paper's, whose exact ones are unknown).
 
 Importing this package is light (no torch): builders import the network modules when a network is
 built, and the classes are loaded on first attribute access.
