@@ -5,6 +5,8 @@
   NME = mean point-to-point error / sqrt(w * h) of the reference landmarks' bounding box; the score is
   the area under the cumulative error curve up to 10 % (AUC@0.1, in %). SPARNet used FAN; we use dlib's
   68-point predictor, the one offline detector here, so absolute figures differ from the paper's.
+* **Landmark NME** of a landmark network against a teacher (PFSR Table 1: the distilled FAN against FAN):
+  :func:`landmark_nme`, normalised by the image side (PFSR's), the inter-ocular distance or the box.
 * **Identity similarity** (SPARNet Table I used SphereFace): cosine similarity of face embeddings of SR
   and HR; we use dlib's ResNet face descriptor (128-d).
 * **Fréchet identity distance** (FID-like, *not* FID): the Fréchet distance between Gaussians fitted to
@@ -24,6 +26,41 @@ def nme(pred: np.ndarray, ref: np.ndarray) -> float:
     w, h = ref.max(0) - ref.min(0)
     d = np.sqrt(max(w * h, 1e-12))
     return float(np.linalg.norm(pred - ref, axis=1).mean() / d)
+
+
+#: iBUG 68 indices of the outer eye corners (image left, image right): the inter-ocular distance
+OUTER_EYE_CORNERS = (36, 45)
+
+
+def landmark_nme(pred, ref, norm: str = "size", size: float | None = None) -> np.ndarray:
+    """Per-face normalised mean error of landmarks ``N x K x 2`` (or ``K x 2``) against reference ones:
+    ``mean_k ||p_k - g_k||_2 / d`` (float64 ``N``; a fraction: x 100 for %).
+
+    ``norm``: ``size``: ``d`` = the image side ``size`` in px (PFSR's Table 1: "d is the facial image
+    size"); ``interocular``: ``d`` = distance of the reference's outer eye corners (iBUG 36, 45: 68
+    points); ``bbox``: ``sqrt(w h)`` of the reference's bounding box (as :func:`nme`).
+    """
+    p, g = np.asarray(pred, np.float64), np.asarray(ref, np.float64)
+    if p.shape != g.shape or p.ndim not in (2, 3) or p.shape[-1] != 2:
+        raise ValueError(f"landmarks must both be N x K x 2 (or K x 2), got {p.shape} and {g.shape}")
+    if p.ndim == 2:
+        p, g = p[None], g[None]
+    err = np.linalg.norm(p - g, axis=2).mean(1)
+    if norm == "size":
+        if size is None or not float(size) > 0:
+            raise ValueError(f"norm 'size' needs the image side in px, got {size!r}")
+        d = np.full(len(g), float(size))
+    elif norm == "interocular":
+        if g.shape[1] != 68:
+            raise ValueError(f"norm 'interocular' needs iBUG 68-point landmarks, got {g.shape[1]} points")
+        a, b = OUTER_EYE_CORNERS
+        d = np.linalg.norm(g[:, a] - g[:, b], axis=1)
+    elif norm == "bbox":
+        wh = g.max(1) - g.min(1)
+        d = np.sqrt(wh[:, 0] * wh[:, 1])
+    else:
+        raise ValueError(f"norm must be size, interocular or bbox, got {norm!r}")
+    return err / np.maximum(d, 1e-12)
 
 
 def auc(nmes, threshold: float = 0.1, steps: int = 10001) -> float:

@@ -7,8 +7,9 @@ does the rest (fit, time limit, logging, DDP, EMA, validation, checkpoint and ex
 
 Built in: ``sr`` (pixel/perceptual losses: SPARNet), ``gan`` (adds a discriminator: hinge, WGAN-GP
 with drift, non-saturating; n critic; feature matching: SPARNetHD), ``progressive`` (PFSR's growing
-stages with fade-in), ``distill`` (a frozen teacher from a checkpoint: KDFSRNet, PKDN) and ``stylevae``
-(the styleVAE degradation network on unpaired HR and real LR faces, with a MINE statistics network).
+stages with fade-in), ``distill`` (a frozen teacher from a checkpoint: KDFSRNet, PKDN), ``stylevae``
+(the styleVAE degradation network on unpaired HR and real LR faces, with a MINE statistics network) and
+``heatmap`` (a landmark-heatmap network by hint loss against a landmark teacher: PFSR's distilled FAN).
 A new recipe registers itself with :func:`register_recipe` (see ``docs/extending.md``).
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import difflib
 import importlib
 
 RECIPES: dict[str, type] = {}
-_BUILTIN = ("sr", "gan", "progressive", "distill", "stylevae")
+_BUILTIN = ("sr", "gan", "progressive", "distill", "stylevae", "heatmap")
 _loaded = False
 
 
