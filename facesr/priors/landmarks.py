@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import FacesrError
 
 __all__ = ["annotate_faces", "landmarks_for_cache", "render_heatmaps", "fallback_box", "TEACHERS", "register_teacher",
-           "get_teacher", "dlib_teacher", "teacher_view", "heatmap_landmarks"]
+           "get_teacher", "dlib_teacher", "teacher_view", "heatmap_landmarks", "decode_radius", "network_landmarks"]
 
 # face box used when dlib's detector finds no face, as fractions of the crop side (x0, y0, x1, y1): the mean
 # box the HOG detector (upsample 1) returned on 200 LFW centre-136 crops at 128 px (every 60th file; it
@@ -154,8 +154,6 @@ def teacher_view(faces, size: int = 0, teacher_size: int = 0) -> np.ndarray:
 
 
 def _run_teacher(fn, name: str, images) -> tuple[np.ndarray, np.ndarray]:
-    from ..errors import FacesrError
-
     res = fn(images)
     found = None
     if isinstance(res, tuple):
@@ -180,8 +178,6 @@ def landmarks_for_cache(cache, progress: bool = True, teacher="dlib", size: int 
     at ``(x + 0.5) * S / T - 0.5`` (T the view's side). With the defaults (dlib, the faces as cached) the
     file is ``X_lm68.npy``, the one ``data.*.landmarks: auto`` uses; else ``X_lm68_<teacher>_<size>to<T>.npy``.
     """
-    from ..errors import FacesrError
-
     cache = Path(cache)
     if not cache.is_file():
         raise FacesrError(f"HR cache not found: {cache} (build it first: facesr data -c CONFIG)")
@@ -316,3 +312,20 @@ def heatmap_landmarks(heatmaps, radius: int = 3):
     y = iy.float() + torch.where(ok, dy, torch.zeros_like(dy))
     out = torch.stack([x, y], -1)
     return out.cpu().numpy() if is_np else out
+
+
+def network_landmarks(net, faces, radius: int = 3, batch_size: int = 16, device=None) -> np.ndarray:
+    """Landmarks (float32 N x K x 2, in the faces' pixels) of uint8 faces ``N x S x S x 3`` by a heatmap
+    network (``net(x)``: N x 3 x S x S in [0, 1] -> N x K x S x S; called as it is, in its current mode,
+    without gradients), decoded by :func:`heatmap_landmarks`."""
+    import torch
+
+    if device is None:
+        device = next((p.device for p in net.parameters()), torch.device("cpu"))
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(faces), batch_size):
+            x = np.ascontiguousarray(np.asarray(faces[s:s + batch_size]).transpose(0, 3, 1, 2), np.float32) / 255.0
+            hm = net(torch.from_numpy(x).to(device))
+            out.append(heatmap_landmarks(hm.float(), radius).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0, 2), np.float32)

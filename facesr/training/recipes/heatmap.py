@@ -212,21 +212,15 @@ class HeatmapRecipe(Trainer):
         return out
 
     # ------------------------------------------------------------------ validation
-    @torch.no_grad()
     def nme(self, model, size: int, max_images: int | None = None) -> float:
         """Mean NME (% of the image side) of ``model``'s landmarks on the val faces at ``size`` px."""
         from ...metrics.face import landmark_nme
-        from ...priors.landmarks import decode_radius, heatmap_landmarks
+        from ...priors.landmarks import decode_radius, network_landmarks
 
         imgs, ref = self.val_refs[size]
         n = len(imgs) if max_images is None else min(max_images, len(imgs))
-        r = decode_radius(float(self.hcfg["sigma"]))
-        preds = []
-        for s in range(0, n, 16):
-            x = torch.from_numpy(np.ascontiguousarray(imgs[s:s + 16]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
-            hm = model(x.to(self.device, memory_format=self.memory_format))
-            preds.append(heatmap_landmarks(hm.float(), r).cpu().numpy())
-        return float(100.0 * landmark_nme(np.concatenate(preds), ref[:n], "size", size).mean())
+        pred = network_landmarks(model, imgs[:n], decode_radius(float(self.hcfg["sigma"])), device=self.device)
+        return float(100.0 * landmark_nme(pred, ref[:n], "size", size).mean())
 
     def validate(self, max_images: int | None = None) -> dict:
         """Logs ``val_nme<size>`` itself and keeps ``best.safetensors`` (lowest NME at ``heatmap.size``);
