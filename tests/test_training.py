@@ -189,3 +189,19 @@ def test_every_preset_recipe_is_bundled_and_trains_that_preset():
     for p in named:
         cfg = load_config(p.config)  # the name the "no trained weights" error tells users to pass
         assert cfg["model"]["name"] == p.name, p.config
+
+
+def test_each_recipe_says_the_size_of_the_hr_faces_its_caches_hold():
+    """`facesr data` builds caches at the size the recipe trains on, not blindly at the preset's hr_size."""
+    from facesr.training.config import load_config
+    from facesr.training.recipes import get_recipe
+
+    sizes = {}
+    for name in ("sparnet_tiny", "sparnethd_lite", "fan_distilled_lfw", "stylevae_lfw"):
+        cfg = load_config(name)
+        sizes[name] = get_recipe(cfg["recipe"]).data_hr_size(cfg)
+    assert sizes == {"sparnet_tiny": 128, "sparnethd_lite": 128, "fan_distilled_lfw": 128, "stylevae_lfw": 128}
+    # the heatmap recipe's preset is 64 px (its input), but its caches hold 128 px faces
+    from facesr.registry import get_preset
+
+    assert get_preset("fan-distilled").hr_size == 64

@@ -20,13 +20,13 @@ def add_parser(sub):
 def run(args) -> int:
     from ..data.sources import hr_array
     from ..priors import auto_prior_file
-    from ..registry import get_preset
     from ..training.config import load_config
+    from ..training.recipes import get_recipe
     from ..training.paths import check_data_folders
 
     cfg = load_config(args.config, args.overrides)
     check_data_folders(cfg)
-    hr_size = get_preset(cfg["model"]["name"]).hr_size
+    hr_size = get_recipe(cfg["recipe"]).data_hr_size(cfg)
     for part in ("train", "val"):
         d = cfg["data"][part]
         if d.get("root") or d.get("cache"):

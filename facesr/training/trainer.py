@@ -133,6 +133,15 @@ class Trainer:
     def check_config(cls, cfg: dict) -> None:
         """Value checks of the recipe's own keys (raise ConfigError). Called by load_config."""
 
+    @classmethod
+    def data_hr_size(cls, cfg: dict) -> int:
+        """Side (px) of the HR faces this recipe's data caches hold for ``cfg`` (what ``facesr data``
+        builds): the model preset's ``hr_size``. A recipe whose network is not an SR network from LR to
+        HR (a landmark network, a degradation network) overrides it."""
+        from ..registry import get_preset
+
+        return int(get_preset(cfg["model"]["name"]).hr_size)
+
     def __init__(self, cfg: dict, resume: bool = False, progress: bool | None = None, overwrite: bool = False):
         """Build the run ``cfg`` describes (from :func:`facesr.training.config.load_config`).
 

@@ -47,4 +47,4 @@ register_preset(Preset("pfsr-d", "pfsr-d", {},
 register_preset(Preset("fan-distilled", "fan-distilled", {},
                        "PFSR's distilled FAN: 68 landmark heatmaps at the input resolution (5 convs)",
                        paper=PFSR_PAPER, lr_size=64, hr_size=64, degradation={"kind": "bilinear_cascade"},
-                       crop="fsrnet_aligned5"))
+                       crop="fsrnet_aligned5", config="fan_distilled_lfw.yaml"))

@@ -86,6 +86,10 @@ class HeatmapRecipe(Trainer):
     }
 
     @classmethod
+    def data_hr_size(cls, cfg: dict) -> int:
+        return int(cfg["heatmap"]["hr_size"])  # the cached HR faces (the student's input is made from them)
+
+    @classmethod
     def check_config(cls, cfg: dict) -> None:
         from ...priors.landmarks import get_teacher
 

@@ -176,6 +176,12 @@ class StyleVAERecipe(Trainer):
     free_form = {("stylevae", "style_losses"), ("stylevae", "mi"), ("stylevae", "statistics", "settings")}
 
     @classmethod
+    def data_hr_size(cls, cfg: dict) -> int:
+        from ...registry import get_preset
+
+        return int(get_preset(cfg["model"]["name"]).lr_size)  # a degradation network's input is the HR face
+
+    @classmethod
     def check_config(cls, cfg: dict) -> None:
         s = cfg["stylevae"]
         for k in ("kl", "style_weight"):
