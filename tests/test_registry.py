@@ -66,18 +66,24 @@ def test_every_bundled_config_loads_and_names_a_preset():
     from facesr.training.config import CONFIG_DIR, load_config
 
     names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-    assert {"sparnethd_lite", "sparnethd_lite_l1", "sparnethd_lite_vgg", "sparnethd_lite_full"} <= set(names)
+    assert {"sparnethd_lite", "sparnethd_lite_l1", "sparnethd_lite_vgg", "sparnethd_lite_gan",
+            "sparnethd_lite_full"} <= set(names)
     for n in names:
         cfg = load_config(n)
         get_preset(cfg["model"]["name"])
     # the lite ablation rows differ from the shipped recipe only in their losses and budget
-    rows = {n: load_config(n) for n in ("sparnethd_lite_l1", "sparnethd_lite_vgg", "sparnethd_lite_full")}
+    rows = {n: load_config(n) for n in ("sparnethd_lite_l1", "sparnethd_lite_vgg", "sparnethd_lite_gan",
+                                        "sparnethd_lite_full")}
     assert rows["sparnethd_lite_l1"]["recipe"] == rows["sparnethd_lite_vgg"]["recipe"] == "sr"
-    assert rows["sparnethd_lite_full"]["recipe"] == "gan"
+    assert rows["sparnethd_lite_full"]["recipe"] == rows["sparnethd_lite_gan"]["recipe"] == "gan"
+    assert rows["sparnethd_lite_gan"]["train"]["losses"]["perceptual"]["fallback"] == "off"
     assert "perceptual" not in rows["sparnethd_lite_l1"]["train"]["losses"]
     assert rows["sparnethd_lite_vgg"]["train"]["losses"]["perceptual"]["fallback"] == "random"
     assert len({r["train"]["steps"] for r in rows.values()}) == 1
-    assert load_config("sparnethd_lite")["train"]["losses"]["perceptual"]["fallback"] == "off"
+    # the shipped model's config is the L1 row with its own optimiser settings and budget, on the same data
+    ship, l1 = load_config("sparnethd_lite"), rows["sparnethd_lite_l1"]
+    assert ship["recipe"] == "sr" and ship["train"]["losses"] == l1["train"]["losses"] == {"l1": 100.0}
+    assert ship["data"] == l1["data"] and ship["model"] == l1["model"]
 
 
 def test_lookup_imports_no_torch():

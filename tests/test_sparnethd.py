@@ -38,9 +38,15 @@ def test_lite_presets_param_counts_sizes_and_rewrite():
     with torch.no_grad():
         y = g(x)
         assert y.shape == x.shape
-        # the global skip: the output is the input plus the network's correction, in [-1, 1] units
+        # no global skip (as the paper): the output is the network's own image, in [-1, 1] units
         net = g.net(x * 2 - 1)
-        assert torch.allclose(y, ((net + x * 2 - 1 + 1) / 2).clamp(0, 1), atol=1e-6)
+        assert torch.allclose(y, ((net + 1) / 2).clamp(0, 1), atol=1e-6)
+        from facesr.models.sparnet.arch import SPARNetHD
+
+        skip = SPARNetHD(size=128, min_feat=16, channels=[16, 32, 64, 128], res_depth=6, hg_depths=None, hg_mid=16,
+                         global_skip=True).eval()
+        skip.load_state_dict(g.state_dict())
+        assert torch.allclose(skip(x), ((net + x * 2 - 1 + 1) / 2).clamp(0, 1), atol=1e-6)
         # any input size is resized to 128 first
         assert g(torch.rand(1, 3, 40, 40)).shape == (1, 3, 128, 128)
         assert torch.allclose(g.inference_rewrite()(x), y, atol=1e-4)

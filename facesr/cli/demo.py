@@ -17,18 +17,21 @@ def add_parser(sub):
                                    "| facesr | original), with PSNR/SSIM against the original.")
     p.add_argument("-o", "--output", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("-m", "--model", default="default",
-                   help="registry name or .safetensors model file (default: default)")
+                   help="model for the 16x16 face: registry name or .safetensors file (default: default)")
+    p.add_argument("--enhance-model", default=None,
+                   help="model for the photo (default: enhance's, facesr.enhance.DEFAULT_MODEL)")
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(fn=run)
     return p
 
 
 def run(args) -> int:
-    from ..enhance import enhance_paths
+    from ..enhance import DEFAULT_MODEL, enhance_paths
     from .common import check_device
 
     args.device = check_device(args.device)
-    summary = enhance_paths([SAMPLE_PHOTO], Path(args.output) / "enhance", model=args.model, upscale=4,
+    summary = enhance_paths([SAMPLE_PHOTO], Path(args.output) / "enhance", model=args.enhance_model or DEFAULT_MODEL,
+                            upscale=4,
                             device=args.device, progress=False)
     print(f"enhanced {SAMPLE_PHOTO.name} (x4): {summary.faces} face(s) restored -> "
           f"{Path(args.output) / 'enhance' / 'final'}")

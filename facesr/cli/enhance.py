@@ -13,8 +13,10 @@ def run(args) -> int:
     from ..enhance import enhance_paths
 
     device = check_device(args.device)
+    from ..enhance import DEFAULT_MODEL
+
     summary = enhance_paths(
-        args.input, args.output, model=args.model, upscale=args.upscale, recursive=args.recursive,
+        args.input, args.output, model=args.model or DEFAULT_MODEL, upscale=args.upscale, recursive=args.recursive,
         skip_existing=args.skip_existing, ext=args.ext, suffix=args.suffix,
         only_center_face=args.only_center_face, min_face_size=args.min_face_size,
         det_threshold=args.det_threshold, det_upsample=args.det_upsample, cnn=args.cnn, aligned=args.aligned,
@@ -35,7 +37,9 @@ def add_parser(sub):
                     "OUT/cmp and OUT/final. Needs pip install 'facesr[faces]'.")
     p.add_argument("-i", "--input", required=True, nargs="+", help="image file(s) or folder(s)")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("-m", "--model", default="default", help="registry name or .safetensors model file")
+    p.add_argument("-m", "--model", default=None,
+                   help="registry name or .safetensors model file (default: facesr.enhance.DEFAULT_MODEL; "
+                        "-m sparnethd-lite: the blind restoration model for real photos)")
     p.add_argument("-s", "--upscale", type=positive_float, default=2.0,
                    help="upscaling factor of the whole photo (default 2)")
     p.add_argument("-w", "--weight", type=unit_float, default=1.0,

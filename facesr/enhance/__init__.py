@@ -1,7 +1,7 @@
 """Enhance the faces in whole photos: detect, align, choose per face, restore, paste back.
 
 >>> from facesr.enhance import FaceEnhancer
->>> enhancer = FaceEnhancer("default", backend="auto", detector="hog", upscale=2)
+>>> enhancer = FaceEnhancer("sparnethd-lite", backend="auto", detector="hog", upscale=2)
 >>> result = enhancer.enhance(photo)      # uint8 H x W x 3 -> EnhanceResult (final, restored_faces, boxes, ...)
 >>> enhance_paths(["photos/"], "out/")    # files and folders -> OUT/{cropped_faces,restored_faces,cmp,final}/
 
@@ -32,18 +32,19 @@ import types
 from .align import CROP_SPECS, crop_spec_for
 from .choose import face_modes
 from .detect import DEFAULT_DET_MAX_SIDE
-from .enhancer import DEFAULT_MAX_OUTPUT_PIXELS, EnhanceResult, FaceEnhancer, FacePlan, enhance
+from .enhancer import DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_MODEL, EnhanceResult, FaceEnhancer, FacePlan, enhance
 from .runner import Summary, enhance_files, enhance_paths
 
 __all__ = ["FaceEnhancer", "EnhanceResult", "FacePlan", "Summary", "enhance", "enhance_paths", "enhance_files",
-           "face_modes", "crop_spec_for", "CROP_SPECS", "DEFAULT_DET_MAX_SIDE", "DEFAULT_MAX_OUTPUT_PIXELS"]
+           "face_modes", "crop_spec_for", "CROP_SPECS", "DEFAULT_DET_MAX_SIDE", "DEFAULT_MAX_OUTPUT_PIXELS",
+           "DEFAULT_MODEL"]
 
 
 class CallableModule(types.ModuleType):
     """``facesr.enhance`` is both this package and the function ``facesr.enhance()``: importing the
     package replaces the function attribute of ``facesr`` by the module, so the module calls :func:`enhance`."""
 
-    def __call__(self, image, model="default", **kwargs) -> EnhanceResult:
+    def __call__(self, image, model=DEFAULT_MODEL, **kwargs) -> EnhanceResult:
         return enhance(image, model=model, **kwargs)
 
 

@@ -20,9 +20,13 @@ from .detect import DEFAULT_DET_MAX_SIDE, DETECTORS, detect_faces, no_face_warni
 from .paste import draw_boxes, output_size, paste_faces, photo_to_output, upscale_background
 from .restore import COLOR_MATCH, blend, load_model, restored_faces, run_model
 
-__all__ = ["FaceEnhancer", "EnhanceResult", "FacePlan", "DEFAULT_MAX_OUTPUT_PIXELS", "as_rgb_uint8"]
+__all__ = ["FaceEnhancer", "EnhanceResult", "FacePlan", "DEFAULT_MODEL", "DEFAULT_MAX_OUTPUT_PIXELS", "as_rgb_uint8"]
 
 DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000
+#: the model `facesr enhance` restores faces with unless told otherwise. It becomes the blind restoration
+#: model (sparnethd-lite: real photos with blur, noise, JPEG) once that model's weights ship; until then the
+#: x8 `default` of `facesr sr`, which knows only clean bicubic downscales
+DEFAULT_MODEL = "default"
 
 
 @dataclass
@@ -89,7 +93,7 @@ def as_rgb_uint8(image) -> np.ndarray:
 class FaceEnhancer:
     """Super-resolve every face of a photo and paste it back into the upscaled photo.
 
-    >>> enhancer = FaceEnhancer("default", upscale=2)
+    >>> enhancer = FaceEnhancer(upscale=2)         # DEFAULT_MODEL
     >>> result = enhancer.enhance(photo)        # result.final, result.restored_faces, result.boxes, ...
 
     ``model``: registry name or ``.safetensors`` file (loaded once, here, on ``device``, behind
@@ -112,7 +116,7 @@ class FaceEnhancer:
     options, :class:`~facesr.errors.FacesrError` for a model that cannot be loaded.
     """
 
-    def __init__(self, model="default", backend: str = "auto", detector: str = "hog", upscale: float = 2, *,
+    def __init__(self, model=DEFAULT_MODEL, backend: str = "auto", detector: str = "hog", upscale: float = 2, *,
                  device: str = "cpu", only_center_face: bool = False, min_face_size: float = 0,
                  det_threshold: float = 0.0, det_upsample: int | None = None,
                  det_max_side: int | None = DEFAULT_DET_MAX_SIDE, crop=None, fusion: bool = True,
@@ -245,7 +249,7 @@ class FaceEnhancer:
         return self.paste(plan, self.restore([plan])[0])
 
 
-def enhance(image, model="default", upscale: float = 2, only_center_face: bool = False,
+def enhance(image, model=DEFAULT_MODEL, upscale: float = 2, only_center_face: bool = False,
             min_face_size: float = 0, det_threshold: float = 0.0, det_upsample: int | None = None, cnn: bool = False,
             aligned: bool = False, color_match=True, draw_box: bool = False, device: str = "cpu",
             batch_size: int = 16, crop=None, bg_upsampler: Callable | None = None, fusion: bool = True,

@@ -17,7 +17,7 @@ from typing import Sequence
 from ..errors import ConfigError, FacesrError, ImageReadError
 from .choose import SIZE_NOTE, size_note
 from .detect import DEFAULT_DET_MAX_SIDE
-from .enhancer import DEFAULT_MAX_OUTPUT_PIXELS, EnhanceResult, FaceEnhancer, FacePlan
+from .enhancer import DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_MODEL, EnhanceResult, FaceEnhancer, FacePlan
 
 __all__ = ["Summary", "plan_outputs", "enhance_files", "enhance_paths"]
 
@@ -282,7 +282,7 @@ def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = 
     return run.summary
 
 
-def enhance_paths(inputs, out_dir, model="default", *, upscale: float = 2, recursive: bool = False,
+def enhance_paths(inputs, out_dir, model=DEFAULT_MODEL, *, upscale: float = 2, recursive: bool = False,
                   skip_existing: bool = False, ext: str = "auto", suffix: str | None = None,
                   only_center_face: bool = False, min_face_size: float = 0, det_threshold: float = 0.0,
                   det_upsample: int | None = None, cnn: bool = False, aligned: bool = False, color_match=True,
