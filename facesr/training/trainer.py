@@ -271,6 +271,20 @@ class Trainer:
         self.nets[name] = net.to(self.device)
         return self.nets[name]
 
+    @contextlib.contextmanager
+    def params_frozen(self, opt_name: str):
+        """Within the block the parameters of optimiser ``opt_name`` need no gradients (while another
+        network steps: the generator against a discriminator, a styleVAE against its statistics
+        network); restored afterwards, also on an exception."""
+        ps = self.opt_params.get(opt_name, [])
+        for p in ps:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in ps:
+                p.requires_grad_(True)
+
     def add_frozen(self, name: str, path) -> torch.nn.Module:
         """Load a frozen network (never trained, not saved: its file is recorded in the provenance)."""
         self.frozen[name] = load_frozen(path, self.device)

@@ -12,7 +12,6 @@ matching needs the latter). It has its own optimiser ``train.optimizer_d`` / ``t
 """
 from __future__ import annotations
 
-import contextlib
 
 import torch
 
@@ -87,18 +86,6 @@ class GANRecipe(SRRecipe):
         """The discriminator's output for an image batch (recipes with stages pass them here)."""
         return self.nets["d"](img)
 
-    @contextlib.contextmanager
-    def d_frozen(self):
-        """D's parameters need no gradients while the generator steps."""
-        ps = self.opt_params["d"]
-        for p in ps:
-            p.requires_grad_(False)
-        try:
-            yield
-        finally:
-            for p in ps:
-                p.requires_grad_(True)
-
     def adv_weight(self) -> float:
         """Weight of the adversarial term in the generator's loss now (``gan.weight``)."""
         return float(self.cfg["gan"]["weight"])
@@ -132,7 +119,7 @@ class GANRecipe(SRRecipe):
     def g_loss_fn(self, mb: dict) -> dict:
         fake, target = self.generate(mb)
         mb["_fake"], mb["_target"] = fake.detach().float(), target.float()
-        with self.d_frozen():
+        with self.params_frozen("d"):
             return self.g_terms(mb, fake, target)
 
     def d_step(self, micro: list[dict]) -> dict:

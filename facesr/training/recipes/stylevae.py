@@ -256,18 +256,6 @@ class StyleVAERecipe(Trainer):
             self.mine, _ = build_loss("mine", spec)
 
     # ------------------------------------------------------------------ the step
-    @contextlib.contextmanager
-    def t_frozen(self):
-        """T's parameters need no gradients while the styleVAE steps."""
-        ps = self.opt_params.get("t", [])
-        for p in ps:
-            p.requires_grad_(False)
-        try:
-            yield
-        finally:
-            for p in ps:
-                p.requires_grad_(True)
-
     def mismatched(self, y: torch.Tensor) -> torch.Tensor:
         """``y`` re-ordered so that ``(real_lr_i, result_i)`` are independent pairs."""
         if y.shape[0] < 2:
@@ -299,7 +287,7 @@ class StyleVAERecipe(Trainer):
             if w and lam2:
                 terms[f"style_{k}"] = m(y.float(), mb["real_lr"].float()) * (w * lam2)
         if self.mine is not None:
-            with self.t_frozen():
+            with self.params_frozen("t"):
                 tj, tm = self.t_scores(mb["real_lr"].float(), y.float())
             loss, _ = self.mine(tj, tm, update=False)
             terms["mi"] = loss * self.mi_weight
