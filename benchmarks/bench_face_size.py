@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _report import command, write_report  # noqa: E402  (benchmarks/, next to this script)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -83,7 +85,7 @@ def main(argv=None) -> int:
         f"{ts.name}, {len(hrs)} faces, each shrunk to s px (PIL bicubic) and brought back to {n} px. "
         f"PSNR (dB) / SSIM under the project protocol (Y, rounded, no crop); edge = mean |Y gradient| "
         f"(HR faces: {ref_edge:.2f}).", "",
-        "```", "python " + " ".join(["benchmarks/bench_face_size.py"] + (argv if argv is not None else sys.argv[1:])),
+        "```", command("bench_face_size.py", argv),
         "```", "",
         "| face size s | bicubic | model (16 px input) | fused (enhance default) | fused - bicubic | enhance mode |",
         "|---|---|---|---|---|---|",
@@ -97,9 +99,7 @@ def main(argv=None) -> int:
     lines += ["", "Cells: PSNR / SSIM / edge. `enhance` keeps faces from half the model's output size up "
               "(mode `kept`: the model is not run, the face stays as the upscaled photo shows it), since the "
               "model adds next to nothing there; see facesr/enhance/choose.py."]
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.output, lines)
     return 0
 
 

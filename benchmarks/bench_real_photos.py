@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _report import command, write_report  # noqa: E402  (benchmarks/, next to this script)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "real_lq_faces"
 PUBLIC = ("Solvay_conference_1927_0018.png", "Solvay_conference_1927_2_16.png")
@@ -121,7 +123,7 @@ def main(argv=None) -> int:
                     public.append([ra, rb])
         print(f"{d.name}: {len(rows.get(d.name, []))} faces", flush=True)
 
-    cmd = "python " + " ".join(["benchmarks/bench_real_photos.py"] + (argv if argv is not None else sys.argv[1:]))
+    cmd = command("bench_real_photos.py", argv)
     lines = [f"# `facesr enhance` on the real low-quality photos (no ground truth): model `{args.model}`, "
              f"upscale {args.upscale:g}, strength {args.weight:g}", "",
              f"{hardware()}. Per face region, on luma, at the photo's own scale: noise = wavelet sigma estimate "
@@ -150,9 +152,7 @@ def main(argv=None) -> int:
     if args.public_grid and public:
         Image.fromarray(comparison_grid(public, ["input (512 px)", f"{args.model}"], cell=256)).save(args.public_grid)
         lines += [f"Public-domain grid: `{args.public_grid}`."]
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.output, lines)
     return 0
 
 

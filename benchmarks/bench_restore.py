@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _report import command, write_report  # noqa: E402  (benchmarks/, next to this script)
+
 ROOT = Path(__file__).resolve().parents[1]
 LFW = ROOT.parent / "shared" / "data" / "lfw_deepfunneled" / "images"
 
@@ -135,7 +137,7 @@ def main(argv=None) -> int:
         rows.append((label, p, q, p - base[0], q - base[1]))
         print(f"{label:32s} {p:.2f} dB  SSIM {q:.4f}  ({p - base[0]:+.2f} dB)", flush=True)
 
-    cmd = "python " + " ".join(["benchmarks/bench_restore.py"] + (argv if argv is not None else sys.argv[1:]))
+    cmd = command("bench_restore.py", argv)
     lines = [
         "# `facesr enhance -s 2` on moderately degraded photos (held-out degradation), face regions", "",
         f"{hardware()}, {args.threads} thread(s). {len(photos)} LFW photos (250 x 250) of validation-split "
@@ -169,9 +171,7 @@ def main(argv=None) -> int:
         grid_path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(grid).save(grid_path)
         lines += ["", f"Grid: `{args.grid}`, columns: " + " | ".join(list(cols) + ["original"]) + "."]
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.output, lines)
     return 0
 
 

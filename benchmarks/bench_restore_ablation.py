@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _report import command, write_report  # noqa: E402  (benchmarks/, next to this script)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
@@ -122,7 +124,7 @@ def main(argv=None) -> int:
             label, name = spec, spec
         models.append((label, facesr.load(name).eval(), name))
     deg = make_degradation({"kind": "holdout_moderate", "scale": 0.5, "back": True}, lr_size=128)
-    cmd = "python " + " ".join(["benchmarks/bench_restore_ablation.py"] + (argv if argv is not None else sys.argv[1:]))
+    cmd = command("bench_restore_ablation.py", argv)
     lines = ["# Restoration on aligned faces degraded by the held-out chain (`holdout_moderate`, x2)", "",
              f"{hardware()}, {args.threads} thread(s). Faces: HR 128 px -> disk blur r 0.8-1.6 -> Lanczos 64 px -> "
              f"noise sigma 3-10 -> JPEG q 50-80 -> bicubic 128 px (seed = face index). PSNR / SSIM: project "
@@ -160,9 +162,7 @@ def main(argv=None) -> int:
         Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(grid).save(args.grid)
         lines += ["", f"Grid `{args.grid}` (first faces of {Path(sets[0]).name}), columns: " + " | ".join(grid_labels) + "."]
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.output, lines)
     return 0
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _report import command, write_report  # noqa: E402  (benchmarks/, next to this script)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -71,7 +73,7 @@ def main(argv=None) -> int:
         rows.append((s, cells))
         print(f"{s:4d} px: " + "  ".join(f"{p:.2f} dB / {q:.4f}" for p, q in cells), flush=True)
 
-    cmd = "python " + " ".join(["benchmarks/bench_restore_sizes.py"] + (argv if argv is not None else sys.argv[1:]))
+    cmd = command("bench_restore_sizes.py", argv)
     lines = [
         "# Degraded faces of each size: restoration model vs x8 model vs both chained", "",
         f"{hardware()}, {args.threads} thread(s); restoration `{args.restore}` ({n} px), x8 `{args.sr}`; "
@@ -84,9 +86,7 @@ def main(argv=None) -> int:
     for s, cells in rows:
         best = names[int(np.argmax([p for p, _ in cells]))]
         lines.append(f"| {s} px | " + " | ".join(f"{p:.2f} / {q:.4f}" for p, q in cells) + f" | {best} |")
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.output, lines)
     return 0
 
 

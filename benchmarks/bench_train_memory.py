@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _report import command, write_report  # noqa: E402  (benchmarks/, next to this script)
+
 ROOT = Path(__file__).resolve().parents[1]
 LFW = ROOT.parent / "shared" / "data" / "lfw_deepfunneled" / "images"
 
@@ -76,7 +78,7 @@ def main(argv=None) -> int:
     b = np.array([r["batch"] for r in rows], float)
     need = np.array([r["peak_gb"] - r["built_gb"] for r in rows])
     slope, icpt = np.polyfit(b, need, 1) if len(rows) > 1 else (float("nan"), float("nan"))
-    cmd = "python " + " ".join(["benchmarks/bench_train_memory.py"] + (argv if argv is not None else sys.argv[1:]))
+    cmd = command("bench_train_memory.py", argv)
     lines = [f"# Training memory of `{args.config}` (CPU, peak resident set)", "",
              f"{hardware()}, torch on 2 threads, {args.steps} steps per batch size, one process each.", "",
              "```", cmd, "```", "",
@@ -84,9 +86,7 @@ def main(argv=None) -> int:
     for r, n in zip(rows, need):
         lines.append(f"| {r['batch']} | {r['built_gb']:.2f} | {r['peak_gb']:.2f} | {n:.2f} |")
     lines += ["", f"Straight-line fit: {slope:.3f} GB per image + {icpt:.2f} GB."]
-    out = Path(args.output or ROOT / "benchmarks" / "results" / f"train_memory_{args.config}.md")
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.output or ROOT / "benchmarks" / "results" / f"train_memory_{args.config}.md", lines)
     return 0
 
 

@@ -1,0 +1,20 @@
+"""Shared by the benchmark scripts: the command line that reproduces a result, and writing the result."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def command(script: str, argv=None) -> str:
+    """``python benchmarks/SCRIPT ARGS`` as this run was called (``argv``: None = ``sys.argv[1:]``)."""
+    return "python " + " ".join([f"benchmarks/{script}"] + list(argv if argv is not None else sys.argv[1:]))
+
+
+def write_report(path, lines) -> None:
+    """Write the markdown ``lines`` to ``path`` (atomically, folders made) and print them."""
+    from facesr.fsutil import atomic_write
+
+    text = "\n".join(lines) + "\n"
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: f.write(text.encode()))
+    print(text, end="")
