@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from _report import command, write_report  # noqa: E402  (benchmarks/, next to this script)
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data" / "real_lq_faces"
 
@@ -126,11 +128,12 @@ def main(argv=None) -> int:
         f"Faces found: {n_found} of 5. Load average while measuring: {load:.1f} on {os.cpu_count()} cores"
         + (" -- another job was using the cores, so these times are inflated."
            if load > 0.5 * (os.cpu_count() or 1) else "."), "",
-        "```", "python " + " ".join(["benchmarks/bench_enhance.py"] + (argv if argv is not None else sys.argv[1:])),
+        "```", command("bench_enhance.py", argv),
         "```", "",
-        "Two runs: the default face-size policy (`fusion=True`; these faces' crops are >= 64 px, half the "
-        "model's output, so they are `kept` and the model is not run), and `fusion=False` / `--no-fusion` (the "
-        "model restores every face: the cost of the model itself).", "",
+        "Two runs: the default face-size policy (`fusion=True`; facesr/enhance/choose.py: with the x8 default "
+        "these faces' crops are >= 64 px, half its output, so they are `kept` and the model is not run; a "
+        "restoration model restores faces up to twice its size) and `fusion=False` / `--no-fusion` (the model "
+        "restores every face: the cost of the model itself).", "",
         "| stage | default policy (s) | share | --no-fusion (s) | share |", "|---|---|---|---|---|"]
     meds = {f: r[2] for f, r in results.items()}
     sums = {f: sum(v for k, v in m.items() if not k.startswith("total")) for f, m in meds.items()}
@@ -143,12 +146,7 @@ def main(argv=None) -> int:
     lines += ["", f"Face modes (default policy): {', '.join(results[True][3])}. alignment = 68 landmarks + crop "
                   "warp for all faces; paste-back = colour matching / detail fusion, bicubic background upscale "
                   "and feathered blending of all faces."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = Path(a.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(f"written to {out}")
+    write_report(a.output, lines)
     return 0
 
 
