@@ -35,8 +35,11 @@ def child(config: str, batch: int, steps: int, cache_dir: str, out: str) -> None
     torch.set_num_threads(2)
     over = [f"train.batch_size={batch}", f"train.steps={steps}", f"output_dir={out}", "name=mem",
             f"data.train.root={LFW}", f"data.val.root={LFW}", "log.val_every=0", "log.ckpt_every=100000",
-            "log.every=1", "log.progress=false", "log.tensorboard=false",
-            f"data.train.cache={cache_dir}/train_{config}.npy", f"data.val.cache={cache_dir}/val_{config}.npy"]
+            "log.every=1", "log.progress=false", "log.tensorboard=false"]
+    cfg = load_config(config, over)
+    for part in ("train", "val"):  # the config's own cache files, looked for in --cache-dir
+        name = Path(cfg["data"][part]["cache"]).name if cfg["data"][part].get("cache") else f"{part}_{config}.npy"
+        over.append(f"data.{part}.cache={cache_dir}/{name}")
     tr = make_trainer(load_config(config, over))
     built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB
     tr.fit()
@@ -49,7 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("-c", "--config", default="sparnethd_lite")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8])
     ap.add_argument("--steps", type=int, default=2)
-    ap.add_argument("--cache-dir", default=str(ROOT / "cache"))
+    ap.add_argument("--cache-dir", default=str(ROOT / "cache"), help="where the config's cache files are (or go)")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
     ap.add_argument("-o", "--output", default=None)
