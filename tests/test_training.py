@@ -205,3 +205,20 @@ def test_each_recipe_says_the_size_of_the_hr_faces_its_caches_hold():
     from facesr.registry import get_preset
 
     assert get_preset("fan-distilled").hr_size == 64
+
+
+def test_best_model_follows_the_recipes_metric_and_direction():
+    from facesr.training.trainer import Trainer
+
+    t = Trainer.__new__(Trainer)  # the rule alone, no run
+    t.best = {"psnr": -1.0, "step": -1}
+    assert t.is_better({"psnr": 10.0, "ssim": 0.5})  # the first result always wins
+    t.best = {"psnr": 25.0, "ssim": 0.7, "step": 100}
+    assert t.is_better({"psnr": 25.5}) and not t.is_better({"psnr": 24.0}) and not t.is_better({"nme64": 1.0})
+
+    class LowerIsBetter(Trainer):
+        best_metric = ("nme64", False)
+
+    u = LowerIsBetter.__new__(LowerIsBetter)
+    u.best = {"nme64": 2.0, "step": 50}
+    assert u.is_better({"nme64": 1.5}) and not u.is_better({"nme64": 2.5})

@@ -128,10 +128,24 @@ class Trainer:
     recipe_name = "base"
     config_defaults: dict = {}
     free_form: set = set()
+    #: the validation metric (a key of :meth:`validate`'s dict) that picks ``best.safetensors``, and
+    #: whether higher is better; a recipe scored otherwise (a landmark network's NME) sets its own
+    best_metric: tuple[str, bool] = ("psnr", True)
 
     @classmethod
     def check_config(cls, cfg: dict) -> None:
         """Value checks of the recipe's own keys (raise ConfigError). Called by load_config."""
+
+    def is_better(self, val: dict) -> bool:
+        """Whether validation results ``val`` beat ``self.best`` by :attr:`best_metric` (a first result
+        always does)."""
+        key, higher = self.best_metric
+        if key not in val:
+            return False
+        old = self.best.get(key)
+        if old is None or self.best.get("step", -1) < 0:
+            return True
+        return val[key] > old if higher else val[key] < old
 
     @classmethod
     def data_hr_size(cls, cfg: dict) -> int:
@@ -731,9 +745,9 @@ class Trainer:
                     if last_val:
                         self._log({"step": self.step, **{f"val_{k}": v for k, v in last_val.items()}})
                         if bar is not None:
-                            bar.write(f"step {self.step}: val PSNR {last_val['psnr']:.3f} SSIM {last_val['ssim']:.4f}")
-                        if last_val["psnr"] > self.best["psnr"] and self.dist.is_main:
-                            self.best = {"psnr": last_val["psnr"], "ssim": last_val["ssim"], "step": self.step}
+                            bar.write(f"step {self.step}: val " + ", ".join(f"{k} {v:.4g}" for k, v in last_val.items()))
+                        if self.is_better(last_val) and self.dist.is_main:
+                            self.best = {**last_val, "step": self.step}
                             save_model(self.eval_model(), self.run_dir / "best.safetensors",
                                        self.model_meta({"val": last_val}))
                     t_last = t_window = time.time()

@@ -226,25 +226,23 @@ class HeatmapRecipe(Trainer):
         pred = network_landmarks(model, imgs[:n], decode_radius(float(self.hcfg["sigma"])), device=self.device)
         return float(100.0 * landmark_nme(pred, ref[:n], "size", size).mean())
 
+    @property
+    def best_metric(self) -> tuple[str, bool]:
+        """``best.safetensors`` is the lowest NME at ``heatmap.size``."""
+        return f"nme{int(self.hcfg['size'])}", False
+
     def validate(self, max_images: int | None = None) -> dict:
-        """Logs ``val_nme<size>`` itself and keeps ``best.safetensors`` (lowest NME at ``heatmap.size``);
-        returns nothing, since the loop's own bookkeeping is by PSNR."""
+        """``{"nme<size>": NME in % of the image side}`` for each of ``heatmap.val_sizes`` (the loop logs
+        them as ``val_nme<size>`` and keeps ``best.safetensors`` by :attr:`best_metric`)."""
         if self.val_set is None or not self.dist.is_main or not self.val_refs:
             return {}
-        from ...checkpoint import save_model
-
         model = self.eval_model()
         was = model.training
         model.eval()
         res = {f"nme{s}": self.nme(model, int(s), max_images) for s in self.hcfg["val_sizes"]}
         model.train(was)
         self.last_val = res
-        self._log({"step": self.step, **{f"val_{k}": v for k, v in res.items()}})
-        key = f"nme{int(self.hcfg['size'])}"
-        if key in res and res[key] < self.best.get(key, float("inf")):
-            self.best = {key: res[key], "step": self.step}
-            save_model(model, self.run_dir / "best.safetensors", self.model_meta({"val": res}))
-        return {}
+        return res
 
     # ------------------------------------------------------------------ state and records
     last_val: dict = {}
