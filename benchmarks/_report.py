@@ -18,3 +18,17 @@ def write_report(path, lines) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: f.write(text.encode()))
     print(text, end="")
+
+
+def missing(*paths, dlib: bool = False) -> str | None:
+    """Why this benchmark cannot run here (a data folder in ``paths`` is missing, or ``dlib=True`` and
+    dlib is not installed), or None: the scripts print ``skipped: REASON`` and exit 0."""
+    for p in paths:
+        if not Path(p).is_dir():
+            return f"{p} not found"
+    if dlib:
+        import importlib.util
+
+        if importlib.util.find_spec("dlib") is None:
+            return "dlib is not installed (pip install 'facesr[faces]')"
+    return None

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _report import command, write_report  # noqa: E402  (benchmarks/, next to this script)
+from _report import command, missing, write_report  # noqa: E402  (benchmarks/, next to this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "real_lq_faces"
@@ -67,13 +67,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results" / "real_photos.md"))
     args = ap.parse_args(argv)
-    if not DATA.is_dir():
-        print(f"skipped: {DATA} not found")
-        return 0
-    try:
-        import dlib  # noqa: F401
-    except ImportError:
-        print("skipped: dlib is not installed (pip install 'facesr[faces]')")
+    why = missing(DATA, dlib=True)
+    if why:
+        print(f"skipped: {why}")
         return 0
     import torch
     from PIL import Image

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _report import command, write_report  # noqa: E402  (benchmarks/, next to this script)
+from _report import command, missing, write_report  # noqa: E402  (benchmarks/, next to this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 LFW = ROOT.parent / "shared" / "data" / "lfw_deepfunneled" / "images"
@@ -72,13 +72,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results" / "restore.md"))
     args = ap.parse_args(argv)
-    if not LFW.is_dir():
-        print(f"skipped: LFW not found at {LFW}")
-        return 0
-    try:
-        import dlib  # noqa: F401
-    except ImportError:
-        print("skipped: dlib is not installed (pip install 'facesr[faces]')")
+    why = missing(LFW, dlib=True)
+    if why:
+        print(f"skipped: {why}")
         return 0
 
     import torch

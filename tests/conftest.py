@@ -47,3 +47,21 @@ def pytest_configure(config):
         import torch
 
         torch.set_num_threads(n)
+
+
+def snapshot(tr):
+    """Copies of every trained network, the EMA and every optimiser moment of trainer ``tr`` (for exact-resume
+    comparisons)."""
+    import torch
+
+    out = {}
+    for name, net in tr.nets.items():
+        out.update({f"{name}.{k}": v.clone() for k, v in net.state_dict().items()})
+    if tr.ema is not None:
+        out.update({f"ema.{k}": v.clone() for k, v in tr.ema.state_dict().items()})
+    for name, opt in tr.optimizers.items():
+        for i, st in opt.state_dict()["state"].items():
+            for k, v in st.items():
+                if torch.is_tensor(v):
+                    out[f"opt.{name}.{i}.{k}"] = v.clone()
+    return out

@@ -13,6 +13,7 @@ from facesr.training.config import load_config
 from facesr.training.recipes.progressive import stage_at
 from facesr.training.schedules import weight_at
 from facesr.training.trainer import make_trainer
+from conftest import snapshot
 
 
 def make_cfg(face_folder, out, recipe="sr", steps=8, **sections):
@@ -26,20 +27,6 @@ def make_cfg(face_folder, out, recipe="sr", steps=8, **sections):
     for k, v in sections.items():
         raw[k] = {**raw.get(k, {}), **v} if isinstance(v, dict) else v
     return load_config(raw=raw)
-
-
-def snapshot(tr):
-    out = {}
-    for name, net in tr.nets.items():
-        out.update({f"{name}.{k}": v.clone() for k, v in net.state_dict().items()})
-    if tr.ema is not None:
-        out.update({f"ema.{k}": v.clone() for k, v in tr.ema.state_dict().items()})
-    for name, opt in tr.optimizers.items():
-        for i, st in opt.state_dict()["state"].items():
-            for k, v in st.items():
-                if torch.is_tensor(v):
-                    out[f"opt.{name}.{i}.{k}"] = v.clone()
-    return out
 
 
 def assert_resume_exact(cfg_fn, tmp_path, n, k):

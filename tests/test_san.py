@@ -18,6 +18,7 @@ from facesr.models.san.arch import GARB, LARB, GlobalAttention, LocalRelation
 from facesr.models.san.stylevae import AdaIN, StyleVAE
 from facesr.training.config import load_config
 from facesr.training.trainer import make_trainer
+from conftest import snapshot
 
 # a tiny SAN (x4, 8 -> 32) and a tiny styleVAE (32 -> 8) for shape and training tests
 TINY_SAN = {"scale": 4, "hr_size": 32, "width": 16, "n_garb": 1, "n_larb": 1, "la_groups": 4,
@@ -322,18 +323,6 @@ def vae_cfg(face_folder, out, steps=4, mi=0.1, **model):
         "log": {"every": 1, "val_every": 0, "ckpt_every": 100, "progress": False, "tensorboard": False},
     }
     return load_config(raw=raw)
-
-
-def snapshot(tr):
-    out = {}
-    for name, net in tr.nets.items():
-        out.update({f"{name}.{k}": v.clone() for k, v in net.state_dict().items()})
-    for name, opt in tr.optimizers.items():
-        for i, st in opt.state_dict()["state"].items():
-            for k, v in st.items():
-                if torch.is_tensor(v):
-                    out[f"opt.{name}.{i}.{k}"] = v.clone()
-    return out
 
 
 def test_stylevae_recipe_resumes_exactly_and_makes_a_learned_degradation(face_folder, tmp_path):

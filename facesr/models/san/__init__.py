@@ -16,9 +16,8 @@ Presets:
 
 Why 32 -> 128 for x4 (the paper gives no sizes): facesr's faces are 128 px (the x8 presets, the crops, the
 metrics); the paper's group trains face SR at 128 px HR (its ref. [13], Wavelet-SRNet); and Table 4's LFW
-PSNRs (30.08-30.43 dB) are only in range at that size: on facesr's LFW val crop (identity split, centre
-136 px), bicubic upsampling scores 30.7 dB at 32 -> 128 but 25.6 dB at 16 -> 64 (facesr's default
-protocol; its crop and protocol differ from the paper's, whose exact ones are unknown).
+PSNRs are within reach of bicubic upsampling on facesr's LFW crop only at 32 -> 128, not at 16 -> 64
+(measured: ``benchmarks/bench_bicubic_scales.py``; the paper's own crop and protocol are unknown).
 
 Importing this package is light (no torch): builders import the network modules when a network is
 built, and the classes are loaded on first attribute access.
