@@ -7,7 +7,9 @@ from pathlib import Path
 
 def command(script: str, argv=None) -> str:
     """``python benchmarks/SCRIPT ARGS`` as this run was called (``argv``: None = ``sys.argv[1:]``)."""
-    return "python " + " ".join([f"benchmarks/{script}"] + list(argv if argv is not None else sys.argv[1:]))
+    import shlex
+
+    return "python " + shlex.join([f"benchmarks/{script}"] + list(argv if argv is not None else sys.argv[1:]))
 
 
 def write_report(path, lines) -> None:

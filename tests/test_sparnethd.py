@@ -26,7 +26,7 @@ def test_param_counts_of_the_three_presets():
 
 def test_lite_presets_param_counts_sizes_and_rewrite():
     g, d = build("sparnethd-lite").eval(), build("sparnethd-lite-d")
-    assert n_params(g) == 2_929_999 and n_params(d) == 1_173_507
+    assert n_params(g) == 965_389 and n_params(d) == 1_173_507
     assert (g.lr_size, g.hr_size) == (128, 128) and d.min_input_size() <= 128
     assert get_preset("sparnethd-lite").degradation == {"kind": "sparnethd_lite"}
     # every conv of the generator is spectrally normalised, every norm is an InstanceNorm
@@ -43,7 +43,7 @@ def test_lite_presets_param_counts_sizes_and_rewrite():
         assert torch.allclose(y, ((net + 1) / 2).clamp(0, 1), atol=1e-6)
         from facesr.models.sparnet.arch import SPARNetHD
 
-        skip = SPARNetHD(size=128, min_feat=16, channels=[16, 32, 64, 128], res_depth=6, hg_depths=None, hg_mid=16,
+        skip = SPARNetHD(size=128, min_feat=32, channels=[16, 32, 64], res_depth=6, hg_depths=None, hg_mid=16,
                          global_skip=True).eval()
         skip.load_state_dict(g.state_dict())
         assert torch.allclose(skip(x), ((net + x * 2 - 1 + 1) / 2).clamp(0, 1), atol=1e-6)
