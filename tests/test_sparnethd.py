@@ -195,3 +195,38 @@ def test_full_preset_one_training_iteration_at_512_on_cpu(tmp_path):
     assert len(r) == 1
     for k in ("loss", "l1", "perceptual", "adv", "fm", "d_loss"):
         assert np.isfinite(r[0][k]), k
+
+
+def test_shipped_lite_weights_restore_a_face_degraded_by_the_held_out_chain():
+    """The shipped sparnethd-lite (float16 file, self-describing) on the bundled public-domain face put
+    through ``holdout_moderate`` (blur and resampling no training preset uses), four seeds: every
+    restored face is closer to the original than its degraded input, by 0.4 dB or more on average (measured
+    when shipped: +0.93 / +0.51 / +0.69 / +0.48 dB)."""
+    import json
+
+    import numpy as np
+    from safetensors import safe_open
+
+    import facesr
+    from facesr.checkpoint import META_KEY
+    from facesr.data.degrade import make_degradation
+    from facesr.data.io import read_image
+    from facesr.inference.sr import super_resolve
+    from facesr.registry import ASSETS
+
+    with safe_open(str(ASSETS / "sparnethd_lite.safetensors"), framework="pt") as f:
+        meta = json.loads(f.metadata()[META_KEY])
+        assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64) for k in f.keys())
+    assert meta["provenance"]["stored_dtype"] == "float16" and "4000 steps" in meta["provenance"]["budget"]
+    net = facesr.load("sparnethd-lite")
+    assert n_params(net) == 965_389 and next(net.parameters()).dtype == torch.float32
+
+    hr = read_image(ASSETS / "sample_face_hr128.png")
+
+    def psnr(a):
+        return 10 * np.log10(255.0 ** 2 / np.mean((a.astype(np.float64) - hr) ** 2))
+
+    deg = make_degradation({"kind": "holdout_moderate", "scale": 0.5, "back": True}, lr_size=128)
+    lqs = [deg(hr, np.random.default_rng(s)) for s in range(4)]
+    gains = [psnr(out) - psnr(lq) for lq, out in zip(lqs, super_resolve(lqs, net))]
+    assert min(gains) > 0.0 and np.mean(gains) > 0.4, gains

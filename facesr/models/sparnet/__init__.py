@@ -68,8 +68,9 @@ _LITE = {"attention": "spar", "size": 128, "min_feat": 32, "channels": [16, 32, 
 register_preset(Preset("sparnethd-lite", "sparnethd", _LITE,
                        "SPARNetHD for CPUs: 128 px blind face restoration, IN + spectral norm, 32 px bottleneck, 16-64 channels, "
                        "6 body units (trained on LFW with the sparnethd_lite degradation)",
-                       config="sparnethd_lite.yaml", lr_size=128, hr_size=128, paper=SPARNET_PAPER,
-                       crop="fsrnet_aligned5", degradation={"kind": "sparnethd_lite"}))
+                       weights="sparnethd_lite.safetensors", config="sparnethd_lite.yaml", lr_size=128,
+                       hr_size=128, paper=SPARNET_PAPER, crop="fsrnet_aligned5",
+                       degradation={"kind": "sparnethd_lite"}))
 register_preset(Preset("sparnethd-lite-d", "sparnethd-d", {"base": 32, "max_ch": 256, "n_layers": 3},
                        "sparnethd-lite's discriminator: 3 scales (128/64/32 px), 32-256 channels, 3 strided "
                        "blocks (not an SR model)", lr_size=128, hr_size=128, paper=SPARNET_PAPER,
