@@ -1,7 +1,7 @@
 """Before/after grid of `facesr enhance` on whole photos: for every face found, the input face region
 (bicubic-upscaled, what a plain resize gives) beside the same region of final/ (restored and pasted back).
 
-    python docs/make_enhance_grid.py -i PHOTO_OR_DIR [...] -o grid.png [-s 4] [-m default] [--shrink 4]
+    python docs/make_enhance_grid.py -i PHOTO_OR_DIR [...] -o grid.png [-s 4] [-m MODEL] [--shrink 4]
 
 --shrink N first reduces each photo N times (a x8 model suits faces of about 16-32 px), then enhances
 it by -s. The README's grid is made from the bundled public-domain sample; run it on
@@ -24,12 +24,14 @@ def main():
     ap.add_argument("-i", "--input", nargs="+", required=True)
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("-s", "--upscale", type=int, default=4)
-    ap.add_argument("-m", "--model", default="default")
+    ap.add_argument("-m", "--model", default=None, help="default: enhance's (facesr.enhance.DEFAULT_MODEL)")
     ap.add_argument("--shrink", type=float, default=1.0)
     ap.add_argument("--max-faces", type=int, default=12)
     ap.add_argument("--cell", type=int, default=160)
     a = ap.parse_args()
-    model = facesr.load(a.model)
+    from facesr.enhance import DEFAULT_MODEL
+
+    model = facesr.load(a.model or DEFAULT_MODEL)
     rows = []
     for src in a.input:
         for f in list_images(src):

@@ -38,8 +38,8 @@ def add_parser(sub):
     p.add_argument("-i", "--input", required=True, nargs="+", help="image file(s) or folder(s)")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("-m", "--model", default=None,
-                   help="registry name or .safetensors model file (default: facesr.enhance.DEFAULT_MODEL; "
-                        "-m sparnethd-lite: the blind restoration model for real photos)")
+                   help="registry name or .safetensors model file (default: sparnethd-lite, the blind restoration "
+                        "model for real photos; -m default: the x8 model for tiny clean faces)")
     p.add_argument("-s", "--upscale", type=positive_float, default=2.0,
                    help="upscaling factor of the whole photo (default 2)")
     p.add_argument("-w", "--weight", type=unit_float, default=1.0,

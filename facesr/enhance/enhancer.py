@@ -23,10 +23,10 @@ from .restore import COLOR_MATCH, blend, load_model, restored_faces, run_model
 __all__ = ["FaceEnhancer", "EnhanceResult", "FacePlan", "DEFAULT_MODEL", "DEFAULT_MAX_OUTPUT_PIXELS", "as_rgb_uint8"]
 
 DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000
-#: the model `facesr enhance` restores faces with unless told otherwise. It becomes the blind restoration
-#: model (sparnethd-lite: real photos with blur, noise, JPEG) once that model's weights ship; until then the
-#: x8 `default` of `facesr sr`, which knows only clean bicubic downscales
-DEFAULT_MODEL = "default"
+#: the model `facesr enhance` restores faces with unless told otherwise: the blind restoration model
+#: (SPARNetHD at 128 px, trained on blur, noise, JPEG and downscales), since photos are rarely clean
+#: bicubic downscales; `-m default` takes the x8 model of `facesr sr`. Measured: benchmarks/bench_restore.py
+DEFAULT_MODEL = "sparnethd-lite"
 
 
 @dataclass
