@@ -16,7 +16,9 @@ against "restored" (enhance's final image):
   mean step inside blocks (1.0: no block edges; JPEG blocks push it above 1);
 * sharpness: mean |luma gradient|.
 
-A face counts as "worse" when its restored noise or blockiness is above the resize's. Grids (face
+A face counts as "worse" when its restored noise or blockiness is above the resize's. For the aligned
+folders the report also gives the measures of the input taken to the model's size and back with no
+model, the part of the change that the enlargement alone makes. Grids (face
 regions: resize | restored) go to ``--grid-dir``; those images are research data and stay out of the
 repository. ``--public-grid`` writes a grid of the two public-domain faces only (the 1927 Solvay
 conference photo, in CodeFormer's inputs). Writes benchmarks/results/real_photos.md.
@@ -82,6 +84,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     enh = FaceEnhancer(args.model, upscale=args.upscale, weight=args.weight)
     rows: dict[str, list] = {}
+    trips: dict[str, list] = {}
     grids: dict[str, list] = {}
     public = []
     for d in sorted(p for p in DATA.iterdir() if p.is_dir()):
@@ -93,6 +96,11 @@ def main(argv=None) -> int:
                 H, W = img.shape[:2]
                 rest = np.asarray(Image.fromarray(res.final).resize((W, H), Image.BICUBIC))
                 pairs = [((0, H, 0, W), img, rest, (0, 0))]
+                # reference: the input through the model's size and back, with no model (what the
+                # enlargement alone does to the measures)
+                n = int(enh.net.hr_size)
+                trip = np.asarray(Image.fromarray(img).resize((n, n), Image.BICUBIC).resize((W, H), Image.BICUBIC))
+                trips.setdefault(d.name, []).append(measures(trip))
             else:
                 s = args.upscale
                 H, W = img.shape[:2]
@@ -139,6 +147,11 @@ def main(argv=None) -> int:
         lines.append(f"| {name} | {len(rs)} | {med_a[0]:.2f} -> {med_b[0]:.2f} | {med_a[1]:.3f} -> {med_b[1]:.3f} | "
                      f"{med_a[2]:.1f} -> {med_b[2]:.1f} | {len(worse)} |")
     lines += ["", "Faces counted worse: " + (", ".join(worse_all) if worse_all else "none") + "."]
+    if trips:
+        lines += ["", "Aligned crops are restored at the model's size and enlarged back. For reference, the input "
+                  "through that size and back with bicubic, no model (noise / blockiness / sharpness, medians): "
+                  + "; ".join(f"{k}: {np.median(np.array(v), axis=0)[0]:.2f} / {np.median(np.array(v), axis=0)[1]:.3f} / "
+                              f"{np.median(np.array(v), axis=0)[2]:.1f}" for k, v in trips.items()) + "."]
     gd = Path(args.grid_dir)
     gd.mkdir(parents=True, exist_ok=True)
     for name, g in grids.items():
