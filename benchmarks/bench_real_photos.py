@@ -150,8 +150,8 @@ def main(argv=None) -> int:
     if trips:
         lines += ["", "Aligned crops are restored at the model's size and enlarged back. For reference, the input "
                   "through that size and back with bicubic, no model (noise / blockiness / sharpness, medians): "
-                  + "; ".join(f"{k}: {np.median(np.array(v), axis=0)[0]:.2f} / {np.median(np.array(v), axis=0)[1]:.3f} / "
-                              f"{np.median(np.array(v), axis=0)[2]:.1f}" for k, v in trips.items()) + "."]
+                  + "; ".join(f"{k}: {m[0]:.2f} / {m[1]:.3f} / {m[2]:.1f}"
+                              for k, m in ((k, np.median(np.array(v), axis=0)) for k, v in trips.items())) + "."]
     gd = Path(args.grid_dir)
     gd.mkdir(parents=True, exist_ok=True)
     for name, g in grids.items():

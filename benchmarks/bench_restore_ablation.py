@@ -93,6 +93,20 @@ def sharpness(imgs) -> float:
     return float(np.mean(vals))
 
 
+def holdout_faces(data_dir, max_faces: int = 0):
+    """``(name, hrs, lqs)`` of a test set: its HR faces (uint8, 128 px; the first ``max_faces``, 0 = all)
+    and each one through ``holdout_moderate`` at x2 and back to 128 px, seeded by the face index."""
+    from facesr.data.degrade import make_degradation
+    from facesr.evaluation.evaluate import load_test_set
+
+    ts = load_test_set(data_dir, hr_size=128)
+    hrs = [np.asarray(h) for h in ts.hr]
+    if max_faces:
+        hrs = hrs[:max_faces]
+    deg = make_degradation({"kind": "holdout_moderate", "scale": 0.5, "back": True}, lr_size=128)
+    return ts.name, hrs, [deg(h, np.random.default_rng(i)) for i, h in enumerate(hrs)]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", required=True, help="LABEL=MODEL pairs")
@@ -111,8 +125,6 @@ def main(argv=None) -> int:
 
     import facesr
     from facesr.checkpoint import hardware
-    from facesr.data.degrade import make_degradation
-    from facesr.evaluation.evaluate import load_test_set
     from facesr.inference.sr import super_resolve
     from facesr.metrics import evaluate
 
@@ -123,7 +135,6 @@ def main(argv=None) -> int:
         if not name:
             label, name = spec, spec
         models.append((label, facesr.load(name).eval(), name))
-    deg = make_degradation({"kind": "holdout_moderate", "scale": 0.5, "back": True}, lr_size=128)
     cmd = command("bench_restore_ablation.py", argv)
     lines = ["# Restoration on aligned faces degraded by the held-out chain (`holdout_moderate`, x2)", "",
              f"{hardware()}, {args.threads} thread(s). Faces: HR 128 px -> disk blur r 0.8-1.6 -> Lanczos 64 px -> "
@@ -133,23 +144,19 @@ def main(argv=None) -> int:
              f"Karras et al. 2018), the offline stand-in for FID.", "", "```", cmd, "```", ""]
     grid_rows = None
     for d in sets:
-        ts = load_test_set(d, hr_size=128)
-        hrs = [np.asarray(h) for h in ts.hr]
-        if args.max_faces:
-            hrs = hrs[: args.max_faces]
-        lq = [deg(h, np.random.default_rng(i)) for i, h in enumerate(hrs)]
+        name, hrs, lq = holdout_faces(d, args.max_faces)
         cols = [("degraded input (= bicubic)", lq)]
         for label, net, _ in models:
             cols.append((label, super_resolve(lq, net, batch_size=8)))
         ref_sharp = sharpness(hrs)
-        lines += [f"## {ts.name}: {len(hrs)} faces", "", "| model | PSNR (dB) | SSIM | sharpness | SWD |",
+        lines += [f"## {name}: {len(hrs)} faces", "", "| model | PSNR (dB) | SSIM | sharpness | SWD |",
                   "|---|---|---|---|---|"]
         for label, imgs in cols:
             m = evaluate(imgs, hrs)
             row = (f"| {label} | {m['psnr']:.2f} | {m['ssim']:.4f} | {sharpness(imgs) / ref_sharp:.3f} | "
                    f"{swd(imgs, hrs):.2f} |")
             lines.append(row)
-            print(ts.name, row, flush=True)
+            print(name, row, flush=True)
         lines.append("")
         if grid_rows is None:
             grid_rows = [[c[1][i] for c in cols] + [hrs[i]] for i in range(min(6, len(hrs)))]

@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 from _report import command, missing, write_report  # noqa: E402  (benchmarks/, next to this script)
+from bench_restore_ablation import holdout_faces  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -57,18 +57,13 @@ def main(argv=None) -> int:
     import torch
 
     from facesr.checkpoint import hardware
-    from facesr.data.degrade import make_degradation
-    from facesr.evaluation.evaluate import load_test_set
     from facesr.inference.sr import super_resolve
     from facesr.metrics import evaluate
     from facesr.training.config import load_config
     from facesr.training.trainer import make_trainer
 
     torch.set_num_threads(args.threads)
-    ts = load_test_set(args.data, hr_size=128)
-    hrs = [np.asarray(h) for h in ts.hr]
-    deg = make_degradation({"kind": "holdout_moderate", "scale": 0.5, "back": True}, lr_size=128)
-    lq = [deg(h, np.random.default_rng(i)) for i, h in enumerate(hrs)]
+    set_name, hrs, lq = holdout_faces(args.data)
     m0 = evaluate(lq, hrs)
     rows = [("degraded input", "-", "-", m0["psnr"], m0["ssim"])]
     print(f"input {m0['psnr']:.2f} dB", flush=True)
@@ -93,7 +88,7 @@ def main(argv=None) -> int:
             print(f"{label}: {n:,} params, {secs:.0f} s, {m['psnr']:.2f} dB", flush=True)
     lines = [f"# Learning speed of restoration variants: {args.steps} steps of `{args.config}` each", "",
              f"{hardware()}, {args.threads} thread(s). Raw weights after {args.steps} steps from scratch (config's "
-             f"recipe, batch, seed); {ts.name} ({len(hrs)} faces, 128 px) through `holdout_moderate`; project PSNR / "
+             f"recipe, batch, seed); {set_name} ({len(hrs)} faces, 128 px) through `holdout_moderate`; project PSNR / "
              f"SSIM. Seconds: wall time of building + training.", "", "```", command("bench_restore_probe.py", argv),
              "```", "", "| variant | model.settings | params | train s | PSNR (dB) | SSIM |", "|---|---|---|---|---|---|"]
     specs = dict(variants)

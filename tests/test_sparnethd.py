@@ -200,8 +200,7 @@ def test_full_preset_one_training_iteration_at_512_on_cpu(tmp_path):
 def test_shipped_lite_weights_restore_a_face_degraded_by_the_held_out_chain():
     """The shipped sparnethd-lite (float16 file, self-describing) on the bundled public-domain face put
     through ``holdout_moderate`` (blur and resampling no training preset uses), four seeds: every
-    restored face is closer to the original than its degraded input, by 0.4 dB or more on average (measured
-    when shipped: +0.93 / +0.51 / +0.69 / +0.48 dB)."""
+    restored face is closer to the original than its degraded input, by 0.4 dB or more on average."""
     import json
 
     import numpy as np

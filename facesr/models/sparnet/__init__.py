@@ -58,11 +58,10 @@ register_preset(Preset("sparnethd-3d", "sparnethd", {"attention": "spar3d"},
 # (the paper's min_feat_size: 512 -> 32 px there, 128 -> 32 px here), 16/32/64 channels at 128/64/32 px,
 # 16-channel hourglasses (SPARNet's layout for these sizes) and 6 body units at 32 px, no global skip (as
 # the paper: the network regenerates the face from its bottleneck; a skip would carry the input's noise and
-# JPEG blocks straight through: measured, see docs/restoration.md). A 16 px bottleneck with 16-128
-# channels (2,929,999 params, same cost per step) learned far slower: 26.27 vs 28.23 dB on held-out
-# faces after 150 equal steps (docs/restoration.md). 128 px because LFW's faces are ~165 px in this crop
-# (a larger target would be upsampled LFW) and because `facesr enhance` must run it on five faces of a
-# 1080p photo in well under 3 s on 2 cores.
+# JPEG blocks straight through). The 32 px bottleneck was chosen over sparnet-tiny's 16 px layout because
+# it learned faster per CPU-second (benchmarks/bench_restore_probe.py). 128 px matches the face detail LFW
+# holds in this crop and keeps `facesr enhance` inside its time budget on 2 cores. Measurements behind
+# each choice: docs/restoration.md.
 _LITE = {"attention": "spar", "size": 128, "min_feat": 32, "channels": [16, 32, 64], "res_depth": 6,
          "hg_depths": None, "hg_mid": 16}
 register_preset(Preset("sparnethd-lite", "sparnethd", _LITE,
