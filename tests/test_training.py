@@ -157,6 +157,21 @@ def test_init_from_a_model_file(face_folder, tmp_path):
     assert prov["images_seen_total"] == prov["images_seen"] + 56
 
 
+def test_init_names_a_model_with_shipped_weights(tmp_path):
+    """model.init: a registry name starts from that model's shipped weights; anything else is one error."""
+    from facesr.errors import ConfigError
+    from facesr.registry import ASSETS
+    from facesr.training.trainer import resolve_init
+
+    assert resolve_init("sparnethd-lite") == str(ASSETS / "sparnethd_lite.safetensors")
+    f = tmp_path / "x.safetensors"
+    f.write_bytes(b"")
+    assert resolve_init(str(f)) == str(f)  # a file wins (read and checked later)
+    for bad in ("no-such-model", "sparnethd", str(tmp_path / "missing.safetensors")):  # sparnethd: GPU-sized, none ship
+        with pytest.raises(ConfigError, match="model.init"):
+            resolve_init(bad)
+
+
 def test_training_log_plot(tmp_path):
     from PIL import Image
 

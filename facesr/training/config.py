@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "auto",
     "output_dir": "runs",
-    # init: a .safetensors file to start from; inputs: sample keys handed to the network after the LR face
+    # init: a .safetensors file to start from, or a registry name (its shipped weights); inputs: sample keys handed to the network after the LR face
     # (a teacher's parsing map: inputs: [parsing])
     "model": {"name": None, "settings": {}, "init": None, "inputs": []},
     "data": {"train": copy.deepcopy(_DATASET), "val": copy.deepcopy(_DATASET)},
@@ -289,7 +289,7 @@ def check_common(cfg: dict) -> None:
     if not isinstance(cfg["device"], str):
         raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {cfg['device']!r}")
     if cfg["model"]["init"] is not None and not isinstance(cfg["model"]["init"], str):
-        raise ConfigError(f"model.init must be the path of a model file, got {cfg['model']['init']!r}")
+        raise ConfigError(f"model.init must be a model file or a registry name, got {cfg['model']['init']!r}")
 
 
 def dump_config(cfg: dict) -> str:

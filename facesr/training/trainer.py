@@ -99,6 +99,22 @@ def make_optimizer(params, opt: dict):
     raise ConfigError(f"unknown optimizer {name!r} (adam, adamw, sgd)")
 
 
+def resolve_init(init: str) -> str:
+    """The weights file ``model.init`` names: a file path, or a registry name whose shipped weights to
+    start from (``init: sparnethd-lite`` fine-tunes the shipped model wherever facesr is installed).
+    Raises ConfigError for neither."""
+    if Path(init).is_file():
+        return init
+    try:
+        w = registry.weights_path(registry.get_preset(init))
+    except FacesrError:
+        w = None
+    if w is None or not w.is_file():
+        raise ConfigError(f"model.init: {init!r} is neither a model file nor a model with shipped weights "
+                          f"(facesr models lists them)")
+    return str(w)
+
+
 def init_provenance(path) -> dict:
     """What a network started from: the file's name and, when it has one, its provenance."""
     from ..checkpoint import read_meta
@@ -188,11 +204,12 @@ class Trainer:
         self.nets: dict[str, torch.nn.Module] = {MAIN: model.to(self.device)}
         self.frozen: dict[str, torch.nn.Module] = {}
         self.frozen_files: dict[str, str] = {}
-        self.init_provenance = init_provenance(cfg["model"]["init"]) if cfg["model"]["init"] else None
-        if cfg["model"]["init"] and not resume:
+        init = resolve_init(cfg["model"]["init"]) if cfg["model"]["init"] else None
+        self.init_provenance = init_provenance(init) if init else None
+        if init and not resume:
             from ..checkpoint import read_weights
 
-            self.model.load_state_dict(read_weights(cfg["model"]["init"], like=self.model))
+            self.model.load_state_dict(read_weights(init, like=self.model))
         self.setup_precision()
         self.step = 0
         self.epoch = 0.0
