@@ -83,7 +83,8 @@ def test_every_bundled_config_loads_and_names_a_preset():
     # the shipped model's config is the L1 row with its own optimiser settings and budget, on the same data
     ship, l1 = load_config("sparnethd_lite"), rows["sparnethd_lite_l1"]
     assert ship["recipe"] == "sr" and ship["train"]["losses"] == l1["train"]["losses"] == {"l1": 100.0}
-    assert ship["data"] == l1["data"] and ship["model"] == l1["model"]
+    assert ship["data"] == l1["data"] and ship["model"]["name"] == l1["model"]["name"]
+    assert all(r["model"]["init"] == "sparnethd-lite" for r in rows.values())  # fine-tuned from the shipped model
 
 
 def test_lookup_imports_no_torch():
