@@ -216,7 +216,7 @@ def test_shipped_lite_weights_restore_a_face_degraded_by_the_held_out_chain():
     with safe_open(str(ASSETS / "sparnethd_lite.safetensors"), framework="pt") as f:
         meta = json.loads(f.metadata()[META_KEY])
         assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64) for k in f.keys())
-    assert meta["provenance"]["stored_dtype"] == "float16" and "4000 steps" in meta["provenance"]["budget"]
+    assert meta["provenance"]["stored_dtype"] == "float16" and "8000 steps" in meta["provenance"]["budget"]
     net = facesr.load("sparnethd-lite")
     assert n_params(net) == 965_389 and next(net.parameters()).dtype == torch.float32
 
