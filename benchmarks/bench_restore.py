@@ -53,6 +53,25 @@ def face_region(hr: np.ndarray):
     return max(0, int(y0)), min(H, int(y1)), max(0, int(x0)), min(W, int(x1))
 
 
+def validation_faces(n: int) -> tuple[list[int], list[np.ndarray], list[tuple], int]:
+    """The LFW photos among the first ``n`` of the identity split's validation people that dlib finds a
+    face on: (their indices among those, the photos, the face boxes of :func:`face_region`, how many
+    photos were looked at)."""
+    from facesr.data.datasets import identity_split
+    from facesr.data.io import read_image
+
+    _, val = identity_split(LFW)
+    idx, photos, boxes = [], [], []
+    for i, f in enumerate(val[:n]):
+        hr = read_image(f)
+        box = face_region(hr)
+        if box is not None:
+            idx.append(i)
+            photos.append(hr)
+            boxes.append(box)
+    return idx, photos, boxes, len(val[:n])
+
+
 def score(img: np.ndarray, hr: np.ndarray, box) -> tuple[float, float]:
     from facesr.metrics import evaluate
 
@@ -81,23 +100,12 @@ def main(argv=None) -> int:
     from PIL import Image
 
     from facesr.checkpoint import hardware
-    from facesr.data.datasets import identity_split
-    from facesr.data.io import read_image
     from facesr.enhance import FaceEnhancer
 
     torch.set_num_threads(args.threads)
-    _, val = identity_split(LFW)
-    files = val[: args.n]
-    photos, lqs, boxes, skipped = [], [], [], 0
-    for i, f in enumerate(files):
-        hr = read_image(f)
-        box = face_region(hr)
-        if box is None:
-            skipped += 1
-            continue
-        photos.append(hr)
-        boxes.append(box)
-        lqs.append(degrade_photo(hr, seed=i))
+    idx, photos, boxes, looked = validation_faces(args.n)
+    lqs = [degrade_photo(hr, seed=i) for i, hr in zip(idx, photos)]
+    skipped = looked - len(photos)
     print(f"{len(photos)} photos ({skipped} without a face on the original)", flush=True)
 
     bic = [np.asarray(Image.fromarray(lq).resize((hr.shape[1], hr.shape[0]), Image.BICUBIC))
@@ -137,7 +145,7 @@ def main(argv=None) -> int:
     lines = [
         "# `facesr enhance -s 2` on moderately degraded photos (held-out degradation), face regions", "",
         f"{hardware()}, {args.threads} thread(s). {len(photos)} LFW photos (250 x 250) of validation-split "
-        f"people ({skipped} of {len(files)} left out: no face found on the original), each degraded by "
+        f"people ({skipped} of {looked} left out: no face found on the original), each degraded by "
         f"`holdout_moderate` (disk blur r 0.8-1.6, Lanczos to 125 x 125, noise sigma 3-10, JPEG q 50-80; "
         f"seed = photo index), then enhanced at upscale 2 with default settings. Scores: PSNR / SSIM "
         f"under the project protocol (Y, rounded) inside the face box dlib finds on the original.", "",

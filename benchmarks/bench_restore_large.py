@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from _report import command, missing, write_report  # noqa: E402  (benchmarks/, next to this script)
-from bench_restore import LFW, face_region, score  # noqa: E402
+from bench_restore import LFW, score, validation_faces  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,20 +49,11 @@ def main(argv=None) -> int:
     import torch
 
     from facesr.checkpoint import hardware
-    from facesr.data.datasets import identity_split
     from facesr.data.degrade import make_degradation
-    from facesr.data.io import read_image
     from facesr.enhance import FaceEnhancer
 
     torch.set_num_threads(args.threads)
-    _, val = identity_split(LFW)
-    photos, boxes = [], []
-    for f in val[: args.n]:
-        hr = read_image(f)
-        box = face_region(hr)
-        if box is not None:
-            photos.append(hr)
-            boxes.append(box)
+    _, photos, boxes, _ = validation_faces(args.n)
     default = FaceEnhancer(args.model, upscale=1)
     half = FaceEnhancer(args.model, upscale=1, weight=0.5)
     n = int(default.net.hr_size)
