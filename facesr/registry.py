@@ -314,13 +314,14 @@ def _load_file(path: Path, device):
     return model.to(device).eval()
 
 
-def load(name_or_path: str | Path = "default", device: str = "cpu"):
-    """A model with weights, in eval mode: a registry name with shipped weights, or a model file."""
+def model_file(name_or_path: str | Path = "default") -> Path:
+    """The weights file a registry name (its shipped weights) or a model file path stands for. Raises
+    :class:`ModelNotFoundError` (or FacesrError for an unknown name) with a one-line reason."""
     path = Path(name_or_path)
     if path.suffix == ".safetensors" or path.is_file():
         if not path.is_file():
             raise ModelNotFoundError(f"model file not found: {path}")
-        return _load_file(path, device)
+        return path
     p = get_preset(str(name_or_path))
     w = weights_path(p)
     if w is None:
@@ -330,4 +331,9 @@ def load(name_or_path: str | Path = "default", device: str = "cpu"):
             f"or use facesr.build({p.name!r}) for an untrained network")
     if not w.is_file():
         raise ModelNotFoundError(f"weights of {p.name!r} are missing from the installation: {w}")
-    return _load_file(w, device)
+    return w
+
+
+def load(name_or_path: str | Path = "default", device: str = "cpu"):
+    """A model with weights, in eval mode: a registry name with shipped weights, or a model file."""
+    return _load_file(model_file(name_or_path), device)

@@ -50,7 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "auto",
     "output_dir": "runs",
-    # init: a .safetensors file to start from, or a registry name (its shipped weights); inputs: sample keys handed to the network after the LR face
+    # init: a .safetensors file to start from, or a registry name (its shipped weights); inputs: sample
+    # keys handed to the network after the LR face
     # (a teacher's parsing map: inputs: [parsing])
     "model": {"name": None, "settings": {}, "init": None, "inputs": []},
     "data": {"train": copy.deepcopy(_DATASET), "val": copy.deepcopy(_DATASET)},

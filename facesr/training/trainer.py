@@ -102,17 +102,11 @@ def make_optimizer(params, opt: dict):
 def resolve_init(init: str) -> str:
     """The weights file ``model.init`` names: a file path, or a registry name whose shipped weights to
     start from (``init: sparnethd-lite`` fine-tunes the shipped model wherever facesr is installed).
-    Raises ConfigError for neither."""
-    if Path(init).is_file():
-        return init
+    Raises ConfigError with :func:`facesr.registry.model_file`'s reason for neither."""
     try:
-        w = registry.weights_path(registry.get_preset(init))
-    except FacesrError:
-        w = None
-    if w is None or not w.is_file():
-        raise ConfigError(f"model.init: {init!r} is neither a model file nor a model with shipped weights "
-                          f"(facesr models lists them)")
-    return str(w)
+        return str(registry.model_file(init))
+    except FacesrError as e:
+        raise ConfigError(f"model.init: {e}") from None
 
 
 def init_provenance(path) -> dict:
