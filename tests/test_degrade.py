@@ -262,6 +262,25 @@ def test_lite_and_holdout_chains_share_no_blur_or_resampling_filter():
         make_degradation({"kind": "holdout_moderate", "scale": 2})
 
 
+def test_lite_keep_p_keeps_the_full_resolution_in_that_share_of_samples():
+    # keep_p = 0 is the preset as it was (same draws, same images); keep_p skips the resize, so a sample
+    # with no blur, noise or JPEG drawn comes back unchanged, and over many samples about keep_p of them
+    # keep their pixel grid (checked on a random image, where any resize is visible)
+    img = _noise_img(128)
+    base, zero = make_degradation("sparnethd_lite"), make_degradation({"kind": "sparnethd_lite", "keep_p": 0.0})
+    for seed in range(3):
+        assert np.array_equal(base(img, np.random.default_rng(seed)), zero(img, np.random.default_rng(seed)))
+    assert make_degradation({"kind": "sparnethd_lite", "keep_p": 0.25}).spec()["steps"][1]["p"] == 0.75
+    only_resize = {"kind": "pipeline", "lr_size": 128,
+                   "steps": [s for s in make_degradation({"kind": "sparnethd_lite", "keep_p": 0.3}).spec()["steps"]
+                             if s["op"] in ("resize", "resize_to")]}
+    d = make_degradation(only_resize)
+    kept = [np.array_equal(d(img, np.random.default_rng(i)), img) for i in range(400)]
+    assert 0.24 < np.mean(kept) < 0.36
+    with pytest.raises(ConfigError, match="keep_p must be a probability"):
+        make_degradation({"kind": "sparnethd_lite", "keep_p": 1.5})
+
+
 # ------------------------------------------------------------------ learned
 def _register_tiny():
     import torch

@@ -58,6 +58,9 @@ into a named pipeline:
   code's range would make every face a 8-32 px one, while ``facesr enhance`` hands the model face crops
   of any size and sends tiny ones through a x8 model first); noise p 0.3, sigma 0-20; JPEG p 0.7,
   quality 30-95; grey p 0.1 (the code's 0.3 spends a third of the batches on colourising).
+  ``keep_p`` (default 0): the probability that a sample skips the resize and keeps the full
+  resolution (blur, noise and JPEG still apply), as Real-ESRGAN keeps the size of some of its samples:
+  a model that has seen sharp full-size inputs learns to leave their detail alone.
 * ``holdout_moderate``: a *test* chain kept out of every training preset, for "degradations you did not
   train on": defocus (disk) blur of radius 0.8-1.6 px at the HR size, a downscale by ``scale`` (0.5)
   with Lanczos (no training preset uses either), Gaussian noise sigma 3-10 on all channels at once,
@@ -416,14 +419,17 @@ def _sparnethd_paper() -> list[dict]:
     ]
 
 
-def _sparnethd_lite(size_range=(24, 128)) -> list[dict]:
+def _sparnethd_lite(size_range=(24, 128), keep_p=0.0) -> list[dict]:
     lo, hi = _num_range("sparnethd_lite", "size_range", list(size_range), True, 1)
     if hi <= lo:
         raise ConfigError(f"degradation 'sparnethd_lite': size_range [lo, hi) needs hi > lo, got {size_range!r}")
+    if isinstance(keep_p, bool) or not isinstance(keep_p, (int, float)) or not 0.0 <= keep_p <= 1.0:
+        raise ConfigError(f"degradation 'sparnethd_lite': keep_p must be a probability in [0, 1], got {keep_p!r}")
     return [
         {"op": "blur", "p": 0.5, "type": "any", "sigma": [0.75, 3.75], "k": [2, 4], "length": [3, 7],
          "choices": list(_BLURS)},
-        {"op": "resize", "p": 1.0, "size": [lo, hi], "interp": ["bicubic", "bilinear", "area", "nearest"]},
+        {"op": "resize", "p": 1.0 - float(keep_p), "size": [lo, hi],
+         "interp": ["bicubic", "bilinear", "area", "nearest"]},
         {"op": "noise", "p": 0.3, "sigma": [0.0, 20.0], "per_channel_p": 0.5},
         {"op": "jpeg", "p": 0.7, "quality": [30, 95]},
         {"op": "resize_to", "p": 1.0, "size": "lr", "interp": "bicubic"},
