@@ -3,6 +3,8 @@ and resumes bit for bit, heatmaps decode back to their landmarks, NME by hand, a
 (registered names, "module:function", landmark files)."""
 import json
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -39,6 +41,15 @@ def _centre_teacher(images):
     images = np.asarray(images)
     c = (images.shape[1] - 1) / 2.0
     return np.full((len(images), 68, 2), c, np.float32), np.ones(len(images), bool)
+
+
+_COUNTED: list[int] = []
+
+
+@register_teacher("counting-teacher")
+def _counting_teacher(images):
+    _COUNTED.append(len(images))
+    return _toy_teacher(images)
 
 
 @register_teacher("failing-teacher")
@@ -178,6 +189,28 @@ def test_heatmap_recipe_takes_a_landmark_file_instead_of_the_teacher(face_folder
     tr = make_trainer(cfg)
     tr.fit()
     assert np.array_equal(np.asarray(tr.train_set.landmarks), lm)
+
+
+def test_data_prepares_the_teacher_views_that_training_reads(face_folder, tmp_path):
+    """`facesr data` builds the heatmap recipe's own landmark files (the teacher on each size's view), not
+    the generic HR-face landmarks: training then finds them built and runs no teacher."""
+    from facesr.training.recipes import get_recipe
+
+    cfg = fan_cfg(face_folder, tmp_path, steps=2, teacher="counting-teacher")
+    for part in ("train", "val"):
+        from facesr.data.sources import hr_array
+
+        hr_array(cfg["data"][part], 32, progress=False)
+    rec = get_recipe("heatmap")
+    train = rec.data_prior_files(cfg, "train", progress=False)
+    val = rec.data_prior_files(cfg, "val", progress=False)
+    assert [Path(f).name for _, f in train] == ["cache_lm68_counting-teacher_16to64.npy"]
+    assert [Path(f).name for _, f in val] == ["val_n6_lm68_counting-teacher_16to64.npy",
+                                              "val_n6_lm68_counting-teacher_32to64.npy"]
+    assert all(Path(f).is_file() for _, f in train + val)
+    calls = len(_COUNTED)
+    make_trainer(cfg).fit()  # finds every file built: the teacher does not run again
+    assert len(_COUNTED) == calls > 0
 
 
 def test_heatmap_config_errors(face_folder, tmp_path):

@@ -19,21 +19,20 @@ def add_parser(sub):
 
 def run(args) -> int:
     from ..data.sources import hr_array
-    from ..priors import auto_prior_file
     from ..training.config import load_config
     from ..training.recipes import get_recipe
     from ..training.paths import check_data_folders
 
     cfg = load_config(args.config, args.overrides)
     check_data_folders(cfg)
-    hr_size = get_recipe(cfg["recipe"]).data_hr_size(cfg)
+    recipe = get_recipe(cfg["recipe"])
+    hr_size = recipe.data_hr_size(cfg)
     for part in ("train", "val"):
         d = cfg["data"][part]
         if d.get("root") or d.get("cache"):
             arr = hr_array(d, hr_size, progress=True)
             print(f"{part}: {len(arr)} faces of {arr.shape[1]}x{arr.shape[2]} -> {d.get('cache') or '(no cache)'}")
-            for name, spec in [("landmarks", d.get("landmarks"))] + list((d.get("priors") or {}).items()):
-                if spec == "auto":
-                    print(f"{part}: {name} -> {auto_prior_file(d, name)}")
+            for name, path in recipe.data_prior_files(cfg, part):
+                print(f"{part}: {name} -> {path}")
     return 0
 

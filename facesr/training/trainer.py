@@ -166,6 +166,18 @@ class Trainer:
 
         return int(get_preset(cfg["model"]["name"]).hr_size)
 
+    @classmethod
+    def data_prior_files(cls, cfg: dict, part: str, progress: bool = True) -> list[tuple[str, str]]:
+        """``(name, file)`` of every prior of split ``part`` that training builds from its HR cache, built
+        now if missing (what ``facesr data`` prepares): here the ``auto`` ones (``landmarks``,
+        ``priors.*``); a recipe whose priors are made otherwise (the heatmap recipe's teacher views)
+        overrides it."""
+        from ..priors import auto_prior_file
+
+        d = cfg["data"][part]
+        specs = [("landmarks", d.get("landmarks"))] + list((d.get("priors") or {}).items())
+        return [(name, auto_prior_file(d, name, progress)) for name, spec in specs if spec == "auto"]
+
     def __init__(self, cfg: dict, resume: bool = False, progress: bool | None = None, overwrite: bool = False):
         """Build the run ``cfg`` describes (from :func:`facesr.training.config.load_config`).
 

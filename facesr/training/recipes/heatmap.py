@@ -75,6 +75,30 @@ def data_sizes(net, hr_size: int, lr_size: int):
                 delattr(net, k)
 
 
+def teacher_landmarks_file(cfg: dict, dcfg: dict, size: int, progress: bool = True) -> str:
+    """A split's landmark file for the heatmap recipe: its ``landmarks`` file, or the teacher's (built
+    once from the split's HR cache) for a view of ``size`` px (``heatmap.teacher_size`` 0: the HR face as
+    cached). Failures are one-line ConfigErrors."""
+    spec = dcfg.get("landmarks")
+    if spec not in (None, "auto"):
+        return spec
+    if not dcfg.get("cache"):
+        raise ConfigError("recipe heatmap: the teacher's landmarks are built from the split's HR cache: set "
+                          "data.<split>.cache (or give data.<split>.landmarks: a .npy file)")
+    from ...data.sources import limited_cache_path
+    from ...priors.landmarks import landmarks_for_cache
+
+    h = cfg["heatmap"]
+    t = int(h["teacher_size"])
+    cache = limited_cache_path(dcfg["cache"], int(dcfg.get("max_images") or 0))
+    try:
+        return str(landmarks_for_cache(cache, progress=progress, teacher=h["teacher"], size=size if t else 0,
+                                       teacher_size=t))
+    except (ImportError, RuntimeError, ValueError, TypeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"landmark teacher {h['teacher']!r} failed on {cache}: {msg}") from None
+
+
 @register_recipe("heatmap")
 class HeatmapRecipe(Trainer):
     """A heatmap network against a landmark teacher's Gaussian heatmaps; see the module docstring."""
@@ -130,23 +154,17 @@ class HeatmapRecipe(Trainer):
     def teacher_file(self, dcfg: dict, size: int) -> str:
         """The landmark file of a split: its ``landmarks`` file, or the teacher's (built once) for a view
         of ``size`` px (``heatmap.teacher_size`` 0: the HR face as cached)."""
-        spec = dcfg.get("landmarks")
-        if spec not in (None, "auto"):
-            return spec
-        if not dcfg.get("cache"):
-            raise ConfigError("recipe heatmap: the teacher's landmarks are built from the split's HR cache: set "
-                              "data.<split>.cache (or give data.<split>.landmarks: a .npy file)")
-        from ...data.sources import limited_cache_path
-        from ...priors.landmarks import landmarks_for_cache
+        return teacher_landmarks_file(self.cfg, dcfg, size, progress=self.progress and self.dist.is_main)
 
-        t = int(self.hcfg["teacher_size"])
-        cache = limited_cache_path(dcfg["cache"], int(dcfg.get("max_images") or 0))
-        try:
-            return str(landmarks_for_cache(cache, progress=self.progress and self.dist.is_main,
-                                           teacher=self.hcfg["teacher"], size=size if t else 0, teacher_size=t))
-        except (ImportError, RuntimeError, ValueError, TypeError) as e:
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise ConfigError(f"landmark teacher {self.hcfg['teacher']!r} failed on {cache}: {msg}") from None
+    @classmethod
+    def data_prior_files(cls, cfg: dict, part: str, progress: bool = True) -> list[tuple[str, str]]:
+        """The teacher's landmarks of the split at each size training reads them (train: ``heatmap.size``;
+        val: every ``heatmap.val_sizes``), then the split's other ``auto`` priors."""
+        d = cfg["data"][part]
+        h = cfg["heatmap"]
+        sizes = [int(h["size"])] if part == "train" else [int(s) for s in h["val_sizes"]]
+        out = [("landmarks", teacher_landmarks_file(cfg, d, s, progress)) for s in sizes]
+        return out + [(n, p) for n, p in super().data_prior_files(cfg, part, progress) if n != "landmarks"]
 
     def prior_file(self, dcfg: dict, name: str, spec) -> str:
         if name == "landmarks":
