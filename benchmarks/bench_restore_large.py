@@ -4,7 +4,8 @@
 
 A restoration model works at its own size ``n`` (128 px for ``sparnethd-lite``); a face whose crop is
 larger (``S`` px, up to 2 n: larger ones are kept) gets the model's face enlarged to ``S``. This measures
-what that costs a clean face and gains a degraded one, for ``-w 1`` (default) and ``-w 0.5``. Here: LFW
+what that costs a clean face and gains a degraded one, for ``-w 1`` (default) and ``-w 0.5``, beside the
+crop pasted back with no model (the cost of the model's size alone). Here: LFW
 photos (250 x 250) of the identity split's validation people at their own size (face crops ~150 px),
 each through three chains (seeded per photo): ``clean`` (JPEG quality 90 only), ``moderate`` (the
 held-out chain without its downscale: disk blur r 0.8-1.6, noise sigma 3-10, JPEG 50-80) and
@@ -60,12 +61,14 @@ def main(argv=None) -> int:
     rows, sides = [], []
     for chain, steps in CHAINS.items():
         deg = make_degradation({"kind": "pipeline", "steps": steps})
-        cols = {"photo": [], "enhance": [], "enhance -w 0.5": []}
+        cols = {"photo": [], f"photo through {n} px, no model": [], "enhance": [], "enhance -w 0.5": []}
         for i, (hr, box) in enumerate(zip(photos, boxes)):
             lq = deg(hr, np.random.default_rng(i))
             res = default.enhance(lq)
             sides += list(res.crop_sides)
             cols["photo"].append(lq)
+            plan = default.plan(lq)  # the crops pasted back as the model's outputs: the size's own ceiling
+            cols[f"photo through {n} px, no model"].append(default.paste(plan, plan.model_crops()).final)
             cols["enhance"].append(res.final)
             cols["enhance -w 0.5"].append(half.enhance(lq).final)
         for label, imgs in cols.items():
@@ -83,7 +86,9 @@ def main(argv=None) -> int:
     for chain, label, p, q in rows:
         lines.append(f"| {chain} | {label} | {p:.2f} | {q:.4f} |")
     lines += ["", "Chains: clean = JPEG q 90; moderate = disk blur r 0.8-1.6, noise sigma 3-10, JPEG 50-80 (the "
-              "held-out chain without its downscale); noisy = noise sigma 8-14, JPEG 85-95. Seed = photo index."]
+              "held-out chain without its downscale); noisy = noise sigma 8-14, JPEG 85-95. Seed = photo index. \"Through "
+              f"{n} px, no model\": each face's {n} px crop pasted back unchanged, as enhance pastes a model output "
+              "(what the model's size alone costs)."]
     write_report(args.output, lines)
     return 0
 
