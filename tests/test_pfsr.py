@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from facesr.checkpoint import save_model
+from facesr.errors import ConfigError
 from facesr.registry import build, get_preset
 from facesr.training.config import load_config
 from facesr.training.trainer import make_trainer
@@ -219,3 +220,34 @@ def test_progressive_two_steps_small(face_folder, tmp_path, fan_file):
 @pytest.mark.slow
 def test_progressive_two_steps_default_widths(face_folder, tmp_path, fan_file):
     _run_two_steps(_prog_cfg(face_folder, tmp_path, fan_file))
+
+
+def test_a_single_128px_stage_trains_the_whole_generator_at_once(face_folder, tmp_path, fan_file):
+    """PFSR's "no progressive" row: one config stage at 128 px runs the generator's last stage (all its
+    steps, its 128 px to-RGB) from the first step; the 32 and 64 px to-RGB layers are never used."""
+    cfg = _prog_cfg(face_folder, tmp_path, fan_file, {"width": 32}, {"width": 8, "hidden": 64})
+    cfg["progressive"]["stages"] = [{"size": 128, "steps": 2, "fade": 0, "adv": 0.1,
+                                     "losses": {"l1": 10, "attention": 50, "heatmap": 50}}]
+    cfg["train"]["steps"] = 2
+    tr = make_trainer(cfg)
+    before = {k: v.clone() for k, v in tr.net.state_dict().items()}
+    tr.fit()
+    assert tr.net_stages == [2]
+    after = tr.net.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("steps.0.") for k in changed) and any(k.startswith("to_rgb.2.") for k in changed)
+    assert not any(k.startswith(("to_rgb.0.", "to_rgb.1.")) for k in changed)
+    logs = [r for r in tr.history if "stage" in r]
+    assert [(r["stage"], r["alpha"]) for r in logs] == [(1.0, 1.0), (1.0, 1.0)]
+    assert all(math.isfinite(r["attention"]) and math.isfinite(r["heatmap"]) for r in logs)
+
+
+def test_stage_sizes_the_network_lacks_or_fades_across_a_gap_are_config_errors(face_folder, tmp_path, fan_file):
+    cfg = _prog_cfg(face_folder, tmp_path / "a", fan_file, {"width": 32}, {"width": 8, "hidden": 64})
+    cfg["progressive"]["stages"][0]["size"] = 48
+    with pytest.raises(ConfigError, match=r"stages\[0\].size 48: the network's stages output 32, 64, 128 px"):
+        make_trainer(cfg)
+    cfg = _prog_cfg(face_folder, tmp_path / "b", fan_file, {"width": 32}, {"width": 8, "hidden": 64})
+    del cfg["progressive"]["stages"][1]  # 32 px, then 128 px fading in from the (untrained) 64 px stage
+    with pytest.raises(ConfigError, match=r"stages\[1\] fades in"):
+        make_trainer(cfg)

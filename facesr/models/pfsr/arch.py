@@ -102,6 +102,8 @@ class PFSRGenerator(SRModel):
             self.steps.append(nn.Sequential(*(stem if i == 0 else []), PFSRResBlock(c), *_up_block(c)))
         self.to_rgb = nn.ModuleList([nn.Conv2d(c // 2, 3, 1) for c in chans])
 
+    num_stages = N_STAGES
+
     def stage_size(self, stage: int) -> int:
         """Output side of a (0-based) stage: ``lr_size * 2 ** (stage + 1)``."""
         return self.lr_size * 2 ** (stage + 1)
@@ -159,6 +161,8 @@ class PFSRDiscriminator(nn.Module):
         self.final_conv = EqualConv2d(8 * w + 1, 8 * w)
         self.linear = nn.Linear(8 * w, hidden)
         self.linear2 = nn.Linear(hidden, 1)
+
+    num_stages = N_STAGES
 
     def stage_size(self, stage: int) -> int:
         return self.base * 2 ** (stage + 1)

@@ -45,6 +45,28 @@ def scaled_stages(cfg: dict) -> list[dict]:
     return out
 
 
+def network_stages(net, stages: list[dict]) -> list[int]:
+    """The network's own (0-based) stage for each config stage: the one whose output side
+    (``net.stage_size(k)``, ``k < net.num_stages``) is the stage's ``size``, so a config may skip the network's early stages
+    (PFSR's "no progressive" row: one stage at 128 px trains the whole generator at once); a network
+    without ``stage_size`` runs stage i at config stage i. A stage that fades in (``fade`` > 0) must
+    follow the network stage just below it, which it blends with. Errors are ConfigErrors."""
+    if not (hasattr(net, "stage_size") and hasattr(net, "num_stages")):
+        return list(range(len(stages)))
+    sizes, out = {int(net.stage_size(k)): k for k in range(int(net.num_stages))}, []
+    for i, s in enumerate(stages):
+        k = sizes.get(int(s["size"]))
+        if k is None:
+            raise ConfigError(f"progressive.stages[{i}].size {s['size']}: the network's stages output "
+                              f"{', '.join(map(str, sorted(sizes)))} px")
+        if i > 0 and s.get("fade", 0) > 0 and k != out[-1] + 1:
+            raise ConfigError(f"progressive.stages[{i}] fades in from the network stage below it "
+                              f"({k - 1}), but the previous config stage trains stage {out[-1]}: "
+                              f"set its fade to 0")
+        out.append(k)
+    return out
+
+
 def stage_at(stages: list[dict], step: int) -> tuple[int, float]:
     """(stage index, alpha) at a 0-based step: alpha ramps linearly from 0 to 1 over the stage's first
     ``fade`` steps (1 for the first stage and when fade is 0), and holds 1 after."""
@@ -103,6 +125,7 @@ class ProgressiveRecipe(GANRecipe):
     def build_networks(self) -> None:
         super().build_networks()
         self.stages = scaled_stages(self.cfg)
+        self.net_stages = network_stages(self.model, self.stages)
         if self.cfg["progressive"]["heatmap_net"]:
             self.add_frozen("heatmap_net", self.cfg["progressive"]["heatmap_net"])
 
@@ -141,11 +164,12 @@ class ProgressiveRecipe(GANRecipe):
 
     def generate(self, mb: dict):
         i, a = self.stage
-        return self.net(*self.net_inputs(mb), stage=i, alpha=a), self.target(mb, self.stages[i]["size"])
+        return (self.net(*self.net_inputs(mb), stage=self.net_stages[i], alpha=a),
+                self.target(mb, self.stages[i]["size"]))
 
     def discriminate(self, img, mb: dict):
         i, a = self.stage
-        return self.nets["d"](img, stage=i, alpha=a)
+        return self.nets["d"](img, stage=self.net_stages[i], alpha=a)
 
     def image_losses(self, sr, hr) -> dict:
         return {k: m(sr.float(), hr.float()) * w for k, (m, w) in self.stage_losses[self.stage[0]].items() if w}
@@ -172,7 +196,8 @@ class ProgressiveRecipe(GANRecipe):
 
     def val_forward(self, model, batch: dict):
         i, a = stage_at(self.stages, max(0, self.step - 1))  # the stage of the last step trained
-        return model(*self.net_inputs(batch), stage=i, alpha=a), self.target(batch, self.stages[i]["size"])
+        return (model(*self.net_inputs(batch), stage=self.net_stages[i], alpha=a),
+                self.target(batch, self.stages[i]["size"]))
 
     def training_step(self, batch: dict) -> dict[str, float]:
         logs = super().training_step(batch)
