@@ -251,3 +251,27 @@ def test_stage_sizes_the_network_lacks_or_fades_across_a_gap_are_config_errors(f
     del cfg["progressive"]["stages"][1]  # 32 px, then 128 px fading in from the (untrained) 64 px stage
     with pytest.raises(ConfigError, match=r"stages\[1\] fades in"):
         make_trainer(cfg)
+
+
+def test_table2_row_configs_share_one_budget_and_add_one_loss_each():
+    rows = {k: load_config(f"pfsr_lfw_t2_{k}") for k in ("pixel_wgan", "feat", "feat_hm", "noprog", "full")}
+    assert {c["train"]["steps"] for c in rows.values()} == {2_000}
+    assert {(c["seed"], c["train"]["batch_size"]) for c in rows.values()} == {(0, 8)}
+
+    def losses(c):
+        return [sorted(s["losses"]) for s in c["progressive"]["stages"]]
+
+    assert losses(rows["pixel_wgan"]) == [["l1"]] * 3
+    assert losses(rows["feat"]) == [["l1", "perceptual"]] * 3
+    assert losses(rows["feat_hm"]) == [["l1", "perceptual"], ["heatmap", "l1", "perceptual"],
+                                       ["heatmap", "l1", "perceptual"]]
+    full = rows["full"]["progressive"]["stages"]
+    assert losses(rows["full"])[1:] == [["attention", "heatmap", "l1", "perceptual"]] * 2
+    assert [(s["size"], s["steps"], s["fade"], s["adv"]) for s in full] == [
+        (32, 50_000, 0, 1.0), (64, 50_000, 25_000, 1.0), (128, 100_000, 25_000, 0.1)]
+    assert {c["progressive"]["step_scale"] for c in rows.values()} == {0.01}
+    (one,) = rows["noprog"]["progressive"]["stages"]
+    assert (one["size"], one["fade"]) == (128, 0) and one["losses"] == full[2]["losses"]
+    assert {s["losses"]["perceptual"]["fallback"] for c in rows.values() if c is not rows["pixel_wgan"]
+            for s in c["progressive"]["stages"]} == {"random"}
+    assert rows["pixel_wgan"]["progressive"]["heatmap_net"] is None
