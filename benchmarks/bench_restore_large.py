@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     _, photos, boxes, _ = validation_faces(args.n)
     default = FaceEnhancer(args.model, upscale=1)
-    half = FaceEnhancer(args.model, upscale=1, weight=0.5)
+    half = FaceEnhancer(default.net, upscale=1, weight=0.5)  # the same loaded model, strength 0.5
     n = int(default.net.hr_size)
     rows, sides = [], []
     for chain, steps in CHAINS.items():
@@ -64,13 +64,14 @@ def main(argv=None) -> int:
         cols = {"photo": [], f"photo through {n} px, no model": [], "enhance": [], "enhance -w 0.5": []}
         for i, (hr, box) in enumerate(zip(photos, boxes)):
             lq = deg(hr, np.random.default_rng(i))
-            res = default.enhance(lq)
-            sides += list(res.crop_sides)
+            plan = default.plan(lq)  # one detection per photo: both strengths paste the same model outputs
+            outputs = default.restore([plan])[0]
+            sides += list(plan.sides)
             cols["photo"].append(lq)
-            plan = default.plan(lq)  # the crops pasted back as the model's outputs: the size's own ceiling
+            # the crops pasted back as if they were the model's outputs: what the model's size alone costs
             cols[f"photo through {n} px, no model"].append(default.paste(plan, plan.model_crops()).final)
-            cols["enhance"].append(res.final)
-            cols["enhance -w 0.5"].append(half.enhance(lq).final)
+            cols["enhance"].append(default.paste(plan, outputs).final)
+            cols["enhance -w 0.5"].append(half.paste(plan, outputs).final)
         for label, imgs in cols.items():
             s = np.array([score(a, h, b) for a, h, b in zip(imgs, photos, boxes)]).mean(axis=0)
             rows.append((chain, label, s[0], s[1]))

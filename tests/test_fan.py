@@ -197,6 +197,7 @@ def test_data_prepares_the_teacher_views_that_training_reads(face_folder, tmp_pa
     from facesr.training.recipes import get_recipe
 
     cfg = fan_cfg(face_folder, tmp_path, steps=2, teacher="counting-teacher")
+    cfg["data"]["train"]["landmarks"] = "auto"  # as fan_distilled_lfw.yaml: still the teacher's views
     for part in ("train", "val"):
         from facesr.data.sources import hr_array
 
@@ -208,6 +209,7 @@ def test_data_prepares_the_teacher_views_that_training_reads(face_folder, tmp_pa
     assert [Path(f).name for _, f in val] == ["val_n6_lm68_counting-teacher_16to64.npy",
                                               "val_n6_lm68_counting-teacher_32to64.npy"]
     assert all(Path(f).is_file() for _, f in train + val)
+    assert not (tmp_path / "cache_lm68.npy").exists()  # dlib's landmarks of the HR faces: never read here
     calls = len(_COUNTED)
     make_trainer(cfg).fit()  # finds every file built: the teacher does not run again
     assert len(_COUNTED) == calls > 0

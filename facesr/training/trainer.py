@@ -172,11 +172,17 @@ class Trainer:
         now if missing (what ``facesr data`` prepares): here the ``auto`` ones (``landmarks``,
         ``priors.*``); a recipe whose priors are made otherwise (the heatmap recipe's teacher views)
         overrides it."""
+        return cls.auto_prior_files(cfg["data"][part], progress)
+
+    @staticmethod
+    def auto_prior_files(dcfg: dict, progress: bool = True, skip: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+        """``(name, file)`` of a split's ``auto`` priors (``landmarks``, ``priors.*``) but those in ``skip``,
+        each built now if missing."""
         from ..priors import auto_prior_file
 
-        d = cfg["data"][part]
-        specs = [("landmarks", d.get("landmarks"))] + list((d.get("priors") or {}).items())
-        return [(name, auto_prior_file(d, name, progress)) for name, spec in specs if spec == "auto"]
+        specs = [("landmarks", dcfg.get("landmarks"))] + list((dcfg.get("priors") or {}).items())
+        return [(name, auto_prior_file(dcfg, name, progress)) for name, spec in specs
+                if spec == "auto" and name not in skip]
 
     def __init__(self, cfg: dict, resume: bool = False, progress: bool | None = None, overwrite: bool = False):
         """Build the run ``cfg`` describes (from :func:`facesr.training.config.load_config`).

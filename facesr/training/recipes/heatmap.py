@@ -164,7 +164,7 @@ class HeatmapRecipe(Trainer):
         h = cfg["heatmap"]
         sizes = [int(h["size"])] if part == "train" else [int(s) for s in h["val_sizes"]]
         out = [("landmarks", teacher_landmarks_file(cfg, d, s, progress)) for s in sizes]
-        return out + [(n, p) for n, p in super().data_prior_files(cfg, part, progress) if n != "landmarks"]
+        return out + cls.auto_prior_files(d, progress, skip=("landmarks",))  # not dlib's on the HR faces
 
     def prior_file(self, dcfg: dict, name: str, spec) -> str:
         if name == "landmarks":

@@ -47,9 +47,9 @@ def scaled_stages(cfg: dict) -> list[dict]:
 
 def network_stages(net, stages: list[dict]) -> list[int]:
     """The network's own (0-based) stage for each config stage: the one whose output side
-    (``net.stage_size(k)``, ``k < net.num_stages``) is the stage's ``size``, so a config may skip the network's early stages
-    (PFSR's "no progressive" row: one stage at 128 px trains the whole generator at once); a network
-    without ``stage_size`` runs stage i at config stage i. A stage that fades in (``fade`` > 0) must
+    (``net.stage_size(k)``, ``k < net.num_stages``) is the stage's ``size``, so a config may skip the
+    network's early stages (PFSR's "no progressive" row: one stage at 128 px trains the whole generator
+    at once); a network without ``stage_size`` runs stage i at config stage i. A stage that fades in (``fade`` > 0) must
     follow the network stage just below it, which it blends with. Errors are ConfigErrors."""
     if not (hasattr(net, "stage_size") and hasattr(net, "num_stages")):
         return list(range(len(stages)))
