@@ -42,6 +42,15 @@ def test_discriminator_and_fan_parameter_counts(disc):
     assert n_params(build("fan-distilled")) == 321_412
 
 
+def test_lite_presets_are_the_same_networks_at_a_quarter_width():
+    g, d = build("pfsr-lite"), build("pfsr-lite-d")
+    assert (n_params(g), n_params(d)) == (564_969, 506_497)
+    assert [s[-3].out_channels for s in g.steps] == [64, 32, 16]  # ConvTranspose w/2 per step
+    full = build("pfsr")
+    assert [type(m).__name__ for m in g.modules()] == [type(m).__name__ for m in full.modules()]
+    assert get_preset("pfsr-lite").degradation == get_preset("pfsr").degradation
+
+
 # ---------------------------------------------------------------- equalised lr
 def test_equal_conv_scales_weights_at_run_time():
     from facesr.models.pfsr import EqualConv2d
@@ -275,3 +284,6 @@ def test_table2_row_configs_share_one_budget_and_add_one_loss_each():
     assert {s["losses"]["perceptual"]["fallback"] for c in rows.values() if c is not rows["pixel_wgan"]
             for s in c["progressive"]["stages"]} == {"random"}
     assert rows["pixel_wgan"]["progressive"]["heatmap_net"] is None
+    # one pair of networks for every row and the shipped model: the CPU presets
+    for c in [*rows.values(), load_config("pfsr_lfw_cpu")]:
+        assert (c["model"]["name"], c["gan"]["discriminator"]["name"]) == ("pfsr-lite", "pfsr-lite-d")

@@ -9,6 +9,8 @@ Presets:
 * ``fan-distilled``: the distilled FAN, 68 landmark heatmaps at the input resolution; the progressive
   recipe's ``heatmap_net``, called on images in [0, 1]. Not an SR network: ``lr_size`` = ``hr_size`` = 64
   record the size it is trained at.
+* ``pfsr-lite`` / ``pfsr-lite-d``: both networks at a quarter of the width, for CPU training (the Table 2
+  rows and the shipped model of ``pfsr_lfw_cpu.yaml``).
 
 Light to import (no torch): builders import :mod:`.arch` when a network is built; the classes are
 loaded from :mod:`facesr.models.pfsr.arch` on first attribute access.
@@ -42,6 +44,21 @@ register_preset(Preset("pfsr", "pfsr", {},
 register_preset(Preset("pfsr-d", "pfsr-d", {},
                        "PFSR discriminator: from-RGB per step, conv blocks, minibatch stddev, linear head "
                        "(WGAN critic)",
+                       paper=PFSR_PAPER, lr_size=16, hr_size=128, degradation={"kind": "bilinear_cascade"},
+                       crop="fsrnet_aligned5"))
+# PFSR for CPUs (ours): the same three-step layout at a quarter of the width (generator 128 -> 64 -> 32
+# channels instead of 512 -> 256 -> 128; discriminator width 16 and a 512-unit head instead of 64 and
+# 2048). On 2 cores a full-width iteration of batch 8 at the 128 px step costs 17-22 s, 7-8.5 h for one
+# 2,000-iteration CPU run; pfsr-lite costs 1.3-4.7 s, 0.5-1.6 h (benchmarks/results/pfsr_width.md), so the
+# shipped model and each Table 2 row fit in one working session. Same data, losses and schedule as `pfsr`.
+_LITE = {"width": 128}
+register_preset(Preset("pfsr-lite", "pfsr", _LITE,
+                       "PFSR generator x8 for CPUs: pfsr's three progressive x2 steps at 1/4 width "
+                       "(128/64/32 channels)",
+                       paper=PFSR_PAPER, lr_size=16, hr_size=128, degradation={"kind": "bilinear_cascade"},
+                       crop="fsrnet_aligned5", config="pfsr_lfw_cpu.yaml"))
+register_preset(Preset("pfsr-lite-d", "pfsr-d", {"width": 16, "hidden": 512},
+                       "pfsr-lite's discriminator: pfsr-d at 1/4 width, 512-unit linear head (WGAN critic)",
                        paper=PFSR_PAPER, lr_size=16, hr_size=128, degradation={"kind": "bilinear_cascade"},
                        crop="fsrnet_aligned5"))
 register_preset(Preset("fan-distilled", "fan-distilled", {},
