@@ -1,6 +1,6 @@
 """NME of a landmark-heatmap network (PFSR's distilled FAN) against its landmark teacher, PFSR Table 1's way.
 
-    python benchmarks/bench_fan_nme.py [-m runs/fan_distilled/final.safetensors] [--sizes 64 128]
+    python benchmarks/bench_fan_nme.py [-m fan-distilled | MODEL.safetensors] [--sizes 64 128]
                                        [--sets lfw-val helen50 celeba1000] [--max-images 0] [--threads 2]
                                        [-o benchmarks/results/fan_nme.md]
 
@@ -80,7 +80,7 @@ def score_set(net, faces, cache, sizes, teacher: str, teacher_size: int, radius:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("-m", "--model", default=str(ROOT / "runs" / "fan_distilled" / "final.safetensors"),
+    ap.add_argument("-m", "--model", default="fan-distilled",
                     help="a heatmap network's model file (default: the fan_distilled_lfw run's)")
     ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     ap.add_argument("--sizes", nargs="+", type=int, default=[64, 128])
@@ -94,14 +94,18 @@ def main(argv=None) -> int:
     if any(s < 1 or s > HR_SIZE for s in args.sizes):
         print(f"bench_fan_nme: --sizes must lie in 1..{HR_SIZE}", file=sys.stderr)
         return 2
-    if not Path(args.model).is_file():
-        print(f"bench_fan_nme: model file not found: {args.model} (train it: facesr train -c fan_distilled_lfw)",
-              file=sys.stderr)
-        return 2
     import torch
 
     import facesr
     from facesr.checkpoint import read_meta
+    from facesr.errors import FacesrError
+    from facesr.registry import model_file
+
+    try:
+        args.model = str(model_file(args.model))
+    except FacesrError as e:
+        print(f"bench_fan_nme: {e}", file=sys.stderr)
+        return 2
     from facesr.priors.landmarks import decode_radius
 
     torch.set_num_threads(args.threads)

@@ -127,3 +127,14 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert main(["sr", "-i", str(tmp_path / "missing"), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("facesr: error: ") and err.count("\n") == 1
+
+
+def test_train_summary_reports_whatever_the_recipe_validates():
+    """The closing line names the recipe's own validation figures: a landmark network has no PSNR (a
+    heatmap run used to end in a KeyError traceback after saving its model)."""
+    from facesr.cli.train import summary
+
+    assert summary("runs/a", 2000, {"nme64": 4.2631, "nme128": 16.6294}) == (
+        "run runs/a: step 2000, val nme64 4.263, nme128 16.629")
+    assert summary("runs/b", 10, {"psnr": 27.123456, "ssim": 0.81234}) == "run runs/b: step 10, val psnr 27.123, ssim 0.8123"
+    assert summary("runs/c", 0, {}) == "run runs/c: step 0"

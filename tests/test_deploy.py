@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -47,9 +48,25 @@ def test_import_is_torch_free_and_unknown_backend_is_one_line():
     assert "\n" not in str(e.value) and "eager, torch, onnxruntime, ncnn" in str(e.value)
 
 
-@pytest.mark.parametrize("name", [p.name for p in registry.list_presets() if p.weights])
+def _shipped_sr_presets():
+    """Presets with shipped weights whose network is an SR / restoration model (not the landmark network
+    fan-distilled, which the back-ends do not serve: it has no image output)."""
+    return [p.name for p in registry.list_presets() if p.weights and isinstance(facesr.build(p.name), SRModel)]
+
+
+def test_the_inference_entry_refuses_a_landmark_network_in_one_line():
+    from facesr.inference.sr import super_resolve
+
+    assert "fan-distilled" in [p.name for p in registry.list_presets() if p.weights]
+    assert "fan-distilled" not in _shipped_sr_presets()
+    with pytest.raises(FacesrError) as e:
+        super_resolve([np.zeros((64, 64, 3), np.uint8)], "fan-distilled")
+    assert "\n" not in str(e.value) and "not a face SR or restoration model" in str(e.value)
+
+
+@pytest.mark.parametrize("name", _shipped_sr_presets())
 def test_shipped_models_under_every_backend(name, tmp_path, monkeypatch):
-    """Every registry model with shipped weights, every kept back-end, within 1e-4 of eager (CPU fp32)."""
+    """Every registry SR model with shipped weights, every kept back-end, within 1e-4 of eager (CPU fp32)."""
     from facesr.deploy import inference_model
 
     monkeypatch.setenv("FACESR_CACHE", str(tmp_path))

@@ -41,6 +41,15 @@ def run(args) -> int:
     shutdown(tr.dist)
     if not tr.dist.is_main:
         return 0
-    print(f"run {tr.run_dir}: step {tr.step}" + (f", val PSNR {res['psnr']:.3f} dB SSIM {res['ssim']:.4f}"
-                                                 if res else ""))
+    print(summary(tr.run_dir, tr.step, res))
     return 0
+
+
+def summary(run_dir, step: int, val: dict | None) -> str:
+    """The closing line of a run: its folder, step and last validation, whatever the recipe scores
+    (PSNR / SSIM of an SR model, NME of a landmark network, ...)."""
+    parts = []
+    for k, v in (val or {}).items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            parts.append(f"{k} {v:.3f}" if k != "ssim" else f"{k} {v:.4f}")
+    return f"run {run_dir}: step {step}" + (", val " + ", ".join(parts) if parts else "")

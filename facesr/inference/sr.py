@@ -15,11 +15,20 @@ from ..data.resize import pil_resize
 
 def resolve_model(model, device: str = "cpu"):
     """``model`` loaded on ``device`` (eval mode) when it is a registry name or a ``.safetensors`` path,
-    else ``model`` itself; raises :class:`~facesr.errors.FacesrError` for an unknown name or bad file."""
+    else ``model`` itself; raises :class:`~facesr.errors.FacesrError` for an unknown name or bad file,
+    or for a network that is not an SR / restoration model (a landmark network such as
+    ``fan-distilled``, a discriminator, a degradation model: not a :class:`~facesr.models.common.SRModel`)."""
     if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        from ..errors import FacesrError
+        from ..models.common import SRModel
         from ..registry import load
 
-        return load(model, device=device)
+        net = load(model, device=device)
+        if not isinstance(net, SRModel):
+            name = model.decode() if isinstance(model, bytes) else str(model)
+            raise FacesrError(f"{name} is a {type(net).__name__}, not a face SR or restoration model: it cannot "
+                              "super-resolve or restore images (see `facesr models` for those that can)")
+        return net
     return model
 
 

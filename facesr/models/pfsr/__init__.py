@@ -64,4 +64,4 @@ register_preset(Preset("pfsr-lite-d", "pfsr-d", {"width": 16, "hidden": 512},
 register_preset(Preset("fan-distilled", "fan-distilled", {},
                        "PFSR's distilled FAN: 68 landmark heatmaps at the input resolution (5 convs)",
                        paper=PFSR_PAPER, lr_size=64, hr_size=64, degradation={"kind": "bilinear_cascade"},
-                       crop="fsrnet_aligned5", config="fan_distilled_lfw.yaml"))
+                       crop="fsrnet_aligned5", config="fan_distilled_lfw.yaml", weights="fan_distilled.safetensors"))
