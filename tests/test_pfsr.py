@@ -49,6 +49,7 @@ def test_lite_presets_are_the_same_networks_at_a_quarter_width():
     full = build("pfsr")
     assert [type(m).__name__ for m in g.modules()] == [type(m).__name__ for m in full.modules()]
     assert get_preset("pfsr-lite").degradation == get_preset("pfsr").degradation
+    assert get_preset("pfsr-lite").crop == "lfw"  # its LFW training geometry, for `facesr enhance`
 
 
 # ---------------------------------------------------------------- equalised lr
@@ -287,3 +288,78 @@ def test_table2_row_configs_share_one_budget_and_add_one_loss_each():
     # one pair of networks for every row and the shipped model: the CPU presets
     for c in [*rows.values(), load_config("pfsr_lfw_cpu")]:
         assert (c["model"]["name"], c["gan"]["discriminator"]["name"]) == ("pfsr-lite", "pfsr-lite-d")
+
+
+def test_a_stage_without_adversarial_term_neither_runs_nor_trains_the_discriminator(face_folder, tmp_path, fan_file):
+    """pfsr_lfw_cpu_psnr's stages have ``adv: 0``: the generator trains on its image and facial losses
+    alone, the discriminator is never called and its weights wait unchanged; a later stage with an
+    adversarial weight trains it as usual."""
+    cfg = _prog_cfg(face_folder, tmp_path, fan_file, {"width": 32}, {"width": 8, "hidden": 64})
+    cfg["progressive"]["stages"][0]["adv"] = 0
+    cfg["progressive"]["stages"][1]["adv"] = 0
+    tr = make_trainer(cfg)
+    calls = []
+    tr.nets["d"].register_forward_hook(lambda *a: calls.append(1))
+    d0 = {k: v.clone() for k, v in tr.nets["d"].state_dict().items()}
+    g0 = {k: v.clone() for k, v in tr.net.state_dict().items()}
+    tr.fit(steps=2)  # stage 1 (32 px) and stage 2 (64 px), one step each, both adv 0
+    assert calls == [] and all(torch.equal(d0[k], v) for k, v in tr.nets["d"].state_dict().items())
+    assert any(not torch.equal(g0[k], v) for k, v in tr.net.state_dict().items())
+    logs = [r for r in tr.history if "stage" in r]
+    assert all("adv" not in r and "d_loss" not in r for r in logs)
+    assert math.isfinite(logs[1]["attention"]) and math.isfinite(logs[1]["heatmap"])
+    tr.fit()  # stage 3 (128 px, adv 0.1): now D runs and steps
+    last = [r for r in tr.history if "stage" in r][-1]
+    assert last["stage"] == 3.0 and "adv" in last and "d_loss" in last and calls
+    assert any(not torch.equal(d0[k], v) for k, v in tr.nets["d"].state_dict().items())
+
+
+def test_psnr_variant_is_the_cpu_recipe_without_gan_and_perceptual_terms():
+    cpu, psnr = load_config("pfsr_lfw_cpu"), load_config("pfsr_lfw_cpu_psnr")
+    st = psnr["progressive"]["stages"]
+    assert [(s["size"], s["steps"], s["fade"], s["adv"]) for s in st] == [
+        (32, 3000, 0, 0), (64, 2000, 250, 0), (128, 1000, 250, 0)]
+    assert psnr["train"]["steps"] == 6000
+    for a, b in zip(cpu["progressive"]["stages"], st):
+        assert {k: v for k, v in a["losses"].items() if k != "perceptual"} == b["losses"]
+    assert psnr["model"] == cpu["model"] and psnr["data"] == cpu["data"]
+    assert psnr["progressive"]["heatmap_net"] == cpu["progressive"]["heatmap_net"] == "fan-distilled"
+
+
+# ---------------------------------------------------------------- the shipped model
+def test_shipped_pfsr_lite_beats_bicubic_on_the_bundled_face_by_a_margin():
+    """The shipped pfsr-lite (float16 file, self-describing, 564,969 params) on the bundled public-domain
+    face brought to 16 px by PFSR's bilinear cascade: its x8 output is closer to the original than bicubic
+    upsampling of the same LR, by the margin the issue asks of it on Helen-50 (1.5 dB), with higher SSIM."""
+    import json
+
+    import numpy as np
+    from safetensors import safe_open
+
+    import facesr
+    from facesr.checkpoint import META_KEY
+    from facesr.data.degrade import make_degradation
+    from facesr.data.io import read_image
+    from facesr.evaluation.evaluate import bicubic_outputs
+    from facesr.metrics import evaluate
+    from facesr.inference.sr import super_resolve
+    from facesr.registry import ASSETS
+
+    with safe_open(str(ASSETS / "pfsr_lite.safetensors"), framework="pt") as f:
+        meta = json.loads(f.metadata()[META_KEY])
+        assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64) for k in f.keys())
+    assert meta["provenance"]["stored_dtype"] == "float16" and "6000 steps" in meta["provenance"]["budget"]
+    assert meta["provenance"]["config_name"] == "pfsr_lfw_cpu_psnr"
+    net = facesr.load("pfsr-lite")
+    assert sum(p.numel() for p in net.parameters()) == 564_969
+    assert not net.training and next(net.parameters()).dtype == torch.float32
+
+    hr = read_image(ASSETS / "sample_face_hr128.png")
+    lr = make_degradation(get_preset("pfsr-lite").degradation, lr_size=16)(hr)
+    assert lr.shape == (16, 16, 3)
+    sr = super_resolve([lr], net)[0]
+    bic = bicubic_outputs([lr], 128)[0]
+    assert sr.shape == bic.shape == hr.shape
+    m_sr, m_bic = evaluate([sr], [hr], "facesr"), evaluate([bic], [hr], "facesr")
+    assert m_sr["psnr"] >= m_bic["psnr"] + 1.5, (m_sr["psnr"], m_bic["psnr"])
+    assert m_sr["ssim"] > m_bic["ssim"]

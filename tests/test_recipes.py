@@ -265,3 +265,20 @@ def test_sr_recipe_hands_the_network_the_inputs_it_names(face_folder, tmp_path):
     cfg = make_cfg(face_folder, tmp_path / "t2", steps=1, model={"name": "toy-teacher", "inputs": ["parsing"]})
     with pytest.raises(ConfigError, match="model.inputs names 'parsing'"):
         make_trainer(cfg).fit()
+
+
+def test_progressive_best_model_is_the_whole_generator(face_folder, tmp_path):
+    """best.safetensors of a progressive run comes from the last stage at full fade-in, even when an
+    earlier stage (a smaller, easier image) scored a higher validation PSNR."""
+    from facesr.checkpoint import read_meta
+
+    cfg = prog_cfg(face_folder, tmp_path)
+    cfg["data"]["val"] = {**cfg["data"]["train"], "cache": str(tmp_path / "val.npy"), "max_images": 4}
+    cfg["log"]["val_every"] = 2
+    tr = make_trainer(cfg)
+    tr.fit()
+    vals = {r["step"]: r["val_psnr"] for r in tr.history if "val_psnr" in r}
+    assert sorted(vals) == [2, 4, 6, 8, 10]
+    best = read_meta(tr.run_dir / "best.safetensors")["provenance"]["step"]
+    # stage 2 (steps 5-10) fades in over steps 5-8: alpha is 1 from step 9 on, so only 10 competes
+    assert best == 10 and tr.best["step"] == 10

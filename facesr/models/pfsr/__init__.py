@@ -51,16 +51,17 @@ register_preset(Preset("pfsr-d", "pfsr-d", {},
 # 2048). On 2 cores a full-width iteration of batch 8 at the 128 px step costs 17-22 s, 7-8.5 h for one
 # 2,000-iteration CPU run; pfsr-lite costs 1.3-4.7 s, 0.5-1.6 h (benchmarks/results/pfsr_width.md), so the
 # shipped model and each Table 2 row fit in one working session. Same data, losses and schedule as `pfsr`.
+# Crop: the geometry of its LFW training faces (centre 136 of 250 px), as `facesr enhance` cuts faces for it.
 _LITE = {"width": 128}
 register_preset(Preset("pfsr-lite", "pfsr", _LITE,
                        "PFSR generator x8 for CPUs: pfsr's three progressive x2 steps at 1/4 width "
                        "(128/64/32 channels)",
                        paper=PFSR_PAPER, lr_size=16, hr_size=128, degradation={"kind": "bilinear_cascade"},
-                       crop="fsrnet_aligned5", config="pfsr_lfw_cpu.yaml"))
+                       crop="lfw", config="pfsr_lfw_cpu_psnr.yaml", weights="pfsr_lite.safetensors"))
 register_preset(Preset("pfsr-lite-d", "pfsr-d", {"width": 16, "hidden": 512},
                        "pfsr-lite's discriminator: pfsr-d at 1/4 width, 512-unit linear head (WGAN critic)",
                        paper=PFSR_PAPER, lr_size=16, hr_size=128, degradation={"kind": "bilinear_cascade"},
-                       crop="fsrnet_aligned5"))
+                       crop="lfw"))
 register_preset(Preset("fan-distilled", "fan-distilled", {},
                        "PFSR's distilled FAN: 68 landmark heatmaps at the input resolution (5 convs)",
                        paper=PFSR_PAPER, lr_size=64, hr_size=64, degradation={"kind": "bilinear_cascade"},

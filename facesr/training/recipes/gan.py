@@ -5,6 +5,9 @@ Each iteration takes one batch. With ``gan.order: g_first`` (both papers' code) 
 its image losses + ``gan.weight`` x adversarial loss + ``gan.feature_matching`` x feature matching, then
 the discriminator steps on the same fakes (detached); ``d_first`` swaps them. With ``gan.n_critic: n``
 the discriminator steps every iteration and the generator every n-th (WGAN's n critic steps).
+While the adversarial weight is 0 and there is no feature matching (a progressive stage with ``adv: 0``,
+or ``gan.weight: 0``), the discriminator is neither run nor trained: the generator trains on its image
+losses alone at their cost, and D's weights and optimiser state wait unchanged for a stage that uses it.
 
 The discriminator (``gan.discriminator``: a registry name + settings) returns logits, or for several
 scales a list whose items are a logit tensor or a list of features ending with the logits (feature
@@ -90,12 +93,18 @@ class GANRecipe(SRRecipe):
         """Weight of the adversarial term in the generator's loss now (``gan.weight``)."""
         return float(self.cfg["gan"]["weight"])
 
+    def uses_d(self) -> bool:
+        """Whether the generator's loss reads the discriminator now (adversarial weight or feature matching)."""
+        return bool(self.adv_weight()) or bool(float(self.cfg["gan"]["feature_matching"]))
+
     def g_terms(self, mb: dict, fake, target) -> dict:
         """The generator's weighted loss terms; ``fake`` is its output for the micro-batch."""
         from ...losses.gan import feature_matching
 
         g = self.cfg["gan"]
         terms = self.image_losses(fake, target)
+        if not self.uses_d():
+            return terms
         fake_out = self.discriminate(fake, mb)
         adv = self.adv_weight()
         if adv:
@@ -134,14 +143,15 @@ class GANRecipe(SRRecipe):
         micro = self.micro_batches(batch)
         update_g = self.step % int(self.cfg["gan"]["n_critic"]) == 0
         logs: dict[str, float] = {}
-        if self.cfg["gan"]["order"] == "d_first":
+        train_d = self.uses_d()
+        if train_d and self.cfg["gan"]["order"] == "d_first":
             logs.update(self.d_step(micro))
             for mb in micro:
                 mb.pop("_fake", None)
         if update_g:
             logs.update(self.step_optimizer(MAIN, self.g_loss_fn, micro))
             self.update_ema()
-        if self.cfg["gan"]["order"] == "g_first":
+        if train_d and self.cfg["gan"]["order"] == "g_first":
             logs.update(self.d_step(micro))
         return logs
 
