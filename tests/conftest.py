@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+
 def _pin_kernel_isa():
     """Run torch's CPU kernels at AVX2 on every x86 machine that has it, before anything imports torch.
 

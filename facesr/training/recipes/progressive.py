@@ -197,14 +197,9 @@ class ProgressiveRecipe(GANRecipe):
     def is_better(self, val: dict) -> bool:
         """``best.safetensors`` must be the whole generator: only validations of the last stage at full
         fade-in compete (an earlier stage scores a smaller image, a higher PSNR that says nothing of the
-        x8 output), and the first of them wins whatever an earlier stage scored."""
+        x8 output)."""
         i, a = stage_at(self.stages, max(0, self.step - 1))
-        if i != len(self.stages) - 1 or a < 1.0:
-            return False
-        start = sum(s["steps"] for s in self.stages[:-1]) + self.stages[-1]["fade"]
-        if self.best.get("step", -1) < start:
-            return self.best_metric[0] in val
-        return super().is_better(val)
+        return i == len(self.stages) - 1 and a >= 1.0 and super().is_better(val)
 
     def val_forward(self, model, batch: dict):
         i, a = stage_at(self.stages, max(0, self.step - 1))  # the stage of the last step trained
