@@ -57,3 +57,17 @@ def test_benchmark_models_with_different_lr_sizes_and_syntheses(tmp_path, face_f
     assert psnr["Bicubic (PIL bicubic 128->32)"] > psnr["Bicubic (PIL bicubic 128->16)"] + 1
     assert "| Bicubic (bilinear_cascade) | PIL bilinear cascade 128->64->32->16 |" in \
         (tmp_path / "out" / "results.md").read_text()
+
+
+def test_grid_labels_are_shortened_to_their_column():
+    from PIL import Image, ImageDraw
+
+    from facesr.inference.visual import fit_label
+
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    path = "runs/pfsr_lfw_t2_pixel_wgan/final.safetensors"
+    short = fit_label(path, 126)
+    assert draw.textlength(short) <= 126 and short.endswith("pixel_wgan/final")  # run and file survive
+    assert fit_label("pfsr-lite", 126) == "pfsr-lite"  # labels that fit are left alone
+    word = "a_model_name_far_too_long_for_one_column_of_the_grid"
+    assert draw.textlength(fit_label(word, 60)) <= 60 and fit_label(word, 60).endswith("grid")
