@@ -71,3 +71,19 @@ def test_grid_labels_are_shortened_to_their_column():
     assert fit_label("pfsr-lite", 126) == "pfsr-lite"  # labels that fit are left alone
     word = "a_model_name_far_too_long_for_one_column_of_the_grid"
     assert draw.textlength(fit_label(word, 60)) <= 60 and fit_label(word, 60).endswith("grid")
+
+
+def test_plots_without_cost_skip_the_cost_plot(tmp_path):
+    """--no-cost on two folders: no GFLOPs to plot (was a matplotlib log-scale traceback)."""
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    from facesr.evaluation.benchmark import _plots
+
+    rows = [{"dataset": ds, "method": m, "psnr": p, "gflops": None}
+            for ds in ("a", "b") for m, p in (("Bicubic", 22.0), ("x", 24.0))]
+    made = _plots(rows, {"a": {"x": [23.0, 25.0]}, "b": {"x": [24.0]}}, tmp_path)
+    assert made == ["psnr_hist_a.png", "psnr_hist_b.png"]
+    assert not (tmp_path / "psnr_vs_gflops.png").exists() and (tmp_path / "psnr_hist_b.png").is_file()
+    rows[1]["gflops"] = 1.5
+    assert "psnr_vs_gflops.png" in _plots(rows, {}, tmp_path)

@@ -80,20 +80,21 @@ def _plots(rows: list[dict], per_image: dict, out: Path) -> list[str]:
     by_set: dict[str, list[dict]] = {}
     for r in rows:
         by_set.setdefault(r["dataset"], []).append(r)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for ds, rs in by_set.items():
-        pts = [r for r in rs if r.get("gflops")]
-        ax.scatter([r["gflops"] for r in pts], [r["psnr"] for r in pts], label=ds)
-        for r in pts:
-            ax.annotate(r["method"], (r["gflops"], r["psnr"]), fontsize=7)
-    ax.set_xlabel("GFLOPs (one LR face)")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_xscale("log")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "psnr_vs_gflops.png", dpi=120)
-    plt.close(fig)
-    made.append("psnr_vs_gflops.png")
+    costed = {ds: [r for r in rs if r.get("gflops")] for ds, rs in by_set.items()}
+    if any(costed.values()):  # without cost (--no-cost, or only bicubic) there is nothing to plot
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for ds, pts in costed.items():
+            ax.scatter([r["gflops"] for r in pts], [r["psnr"] for r in pts], label=ds)
+            for r in pts:
+                ax.annotate(r["method"], (r["gflops"], r["psnr"]), fontsize=7)
+        ax.set_xlabel("GFLOPs (one LR face)")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_xscale("log")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "psnr_vs_gflops.png", dpi=120)
+        plt.close(fig)
+        made.append("psnr_vs_gflops.png")
     for ds, methods in per_image.items():
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for name, vals in methods.items():
