@@ -77,10 +77,9 @@ def _plots(rows: list[dict], per_image: dict, out: Path) -> list[str]:
     except ImportError:
         return ["plots skipped: matplotlib is not installed (pip install 'facesr[plots]')"]
     made = []
-    by_set: dict[str, list[dict]] = {}
+    costed: dict[str, list[dict]] = {}  # per data set, the rows with a cost
     for r in rows:
-        by_set.setdefault(r["dataset"], []).append(r)
-    costed = {ds: [r for r in rs if r.get("gflops")] for ds, rs in by_set.items()}
+        costed.setdefault(r["dataset"], []).extend([r] if r.get("gflops") else [])
     if any(costed.values()):  # without cost (--no-cost, or only bicubic) there is nothing to plot
         fig, ax = plt.subplots(figsize=(5, 4))
         for ds, pts in costed.items():
