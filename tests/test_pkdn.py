@@ -41,6 +41,29 @@ def test_pkdn_parameter_counts_follow_its_blocks():
     assert n_params(build("pkdn-teacher")) > n_params(build("pkdn"))
 
 
+def test_pkdn_lite_presets_counts_and_global_skip():
+    # the CPU pair: 32 channels, RCAGs of 2 RCABs, global bicubic skip (no parameters of its own)
+    from facesr.models.pkdn.arch import ParsingFusionBlock
+
+    s, t = build("pkdn-lite"), build("pkdn-teacher-lite")
+    assert n_params(s) == 828_015
+    assert n_params(t) == 1_106_556
+    assert n_params(t) - n_params(s) == 9 * n_params(ParsingFusionBlock(32, 3))
+    assert n_params(build("pkdn", width=32, n_rcab=2)) == 828_015
+    # with the tail zeroed, the skip variant returns the bicubic-upsampled LR, the paper's variant zeros
+    lr = torch.rand(1, 3, 16, 16)
+    paper = build("pkdn", width=32, n_rcab=2)
+    for net in (s, paper):
+        torch.nn.init.zeros_(net.tail.weight), torch.nn.init.zeros_(net.tail.bias)
+        net.eval()
+    with torch.no_grad():
+        assert torch.allclose(s(lr), s.upsample_input(lr).clamp(0, 1), atol=1e-6)
+        assert float(paper(lr).abs().max()) == 0.0
+    _, fs = s(lr, return_features=True)
+    _, ft = t(lr, torch.zeros(1, 128, 128, dtype=torch.long), return_features=True)
+    assert [f.shape for f in fs] == [f.shape for f in ft] == [(1, 32, k, k) for k in STAGE_SIZES]
+
+
 def test_rcab_and_blocks_counts():
     from facesr.models.pkdn.arch import RCAB, DownBlock, UpBlock
 
@@ -124,6 +147,19 @@ def test_presets_and_bundled_configs_load(tmp_path):
     assert [weight_at(d["output_weight"], e) for e in (0, 9.9, 10)] == [0.1, 0.1, 0]
 
 
+def test_lite_comparison_configs_share_one_budget():
+    # teacher, distilled student and plain student of the CPU comparison differ only in what they compare
+    t, d, p = (load_config(n) for n in ("pkdn_teacher_lite_lfw", "pkdn_lite_lfw", "pkdn_lite_plain_lfw"))
+    assert (t["model"]["name"], d["model"]["name"], p["model"]["name"]) == ("pkdn-teacher-lite", "pkdn-lite",
+                                                                             "pkdn-lite")
+    assert (t["recipe"], d["recipe"], p["recipe"]) == ("sr", "distill", "sr")
+    assert t["train"] == d["train"] == p["train"]
+    assert t["data"]["train"]["cache"] == d["data"]["train"]["cache"] == p["data"]["train"]["cache"]
+    assert d["distill"]["teacher"] == "runs/pkdn_teacher_lite_lfw/final.safetensors"
+    assert get_preset("pkdn-lite").config == "pkdn_lite_lfw.yaml"
+    assert get_preset("pkdn-teacher-lite").config == "pkdn_teacher_lite_lfw.yaml"
+
+
 @pytest.mark.parametrize("student,teacher", [("kdfsr", "kdfsr-teacher"), ("pkdn", "pkdn-teacher")])
 def test_distill_recipe_smoke(face_folder, tmp_path, student, teacher):
     from facesr.training.trainer import make_trainer
@@ -153,3 +189,35 @@ def test_distill_recipe_smoke(face_folder, tmp_path, student, teacher):
     assert len(rec) == 2
     for r in rec:
         assert np.isfinite(r["loss"]) and r["feature"] > 0 and r["output"] > 0
+
+
+def test_teacher_is_evaluated_with_parsing_maps_of_the_hr_faces(tmp_path):
+    """`facesr eval` scores a teacher on its inputs of the papers' teacher rows: LR + the parsing map of the
+    HR test face (dlib landmarks -> rasterised labels); super_resolve without the maps is a one-line error."""
+    pytest.importorskip("dlib")
+    from facesr.data.io import read_image
+    from facesr.errors import FacesrError
+    from facesr.evaluation.evaluate import TestSet, hr_priors, run_eval, synthesize_lr
+    from facesr.inference.sr import super_resolve
+    from facesr.priors.landmarks import annotate_faces
+    from facesr.priors.parsing import parsing_maps
+    from facesr.registry import ASSETS
+
+    hr = read_image(ASSETS / "sample_face_hr128.png")
+    test = TestSet("one", [ASSETS / "sample_face_hr128.png"] * 2, [hr, hr[:, ::-1].copy()])
+    torch.manual_seed(0)
+    t = build("pkdn-teacher", **SMALL).eval()
+    assert t.extra_inputs == ("parsing",) and build("pkdn", **SMALL).extra_inputs == ()
+    maps = hr_priors(test, ("parsing",))["parsing"]
+    lm, found = annotate_faces(np.stack(test.hr), upsample=1)
+    assert found.all() and np.array_equal(maps, parsing_maps(lm, 128))
+    assert (maps[0] > 0).mean() > 0.2 and not np.array_equal(maps[0], maps[1])  # a face, mirrored
+    res = run_eval({"teacher": t}, test, ["facesr"])
+    lrs = synthesize_lr(test.hr, {"kind": "bicubic"}, 16).lrs
+    with torch.no_grad():
+        x = torch.from_numpy(np.stack(lrs).transpose(0, 3, 1, 2).astype(np.float32) / 255)
+        ref = t(x, torch.from_numpy(maps).long()).permute(0, 2, 3, 1).numpy()
+    assert [r.method for r in res] == ["Bicubic", "teacher"]
+    assert np.allclose(np.stack(res[1].outputs), ref, atol=1e-6)
+    with pytest.raises(FacesrError, match="teacher"):
+        super_resolve(lrs, t)

@@ -12,6 +12,14 @@ def count_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _extra(model, x) -> list:
+    """Stand-in inputs for a model's ``extra_inputs`` (a teacher's parsing map: all background), so that a
+    teacher's cost is measured on the same call as its evaluation (cost does not depend on the values)."""
+    n = x.shape[0]
+    hr = int(getattr(model, "hr_size", x.shape[-1]))
+    return [torch.zeros(n, hr, hr, dtype=torch.long, device=x.device) for _ in getattr(model, "extra_inputs", ())]
+
+
 def count_flops(model, batch: int = 1) -> int:
     """FLOPs of one forward at the model's LR input size (torch's FlopCounterMode: 2 FLOPs per MAC,
     convolutions and matmuls, which includes the in-model PIL-bicubic resize)."""
@@ -21,7 +29,7 @@ def count_flops(model, batch: int = 1) -> int:
     was = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        model(x)
+        model(x, *_extra(model, x))
     model.train(was)
     return int(fc.get_total_flops())
 
@@ -54,16 +62,17 @@ def measure_speed(model, batch: int = 16, rounds: int = 10, warmup: int = 2) -> 
     dev = next(model.parameters()).device
     x1 = torch.rand(1, 3, model.lr_size, model.lr_size, device=dev)
     xb = torch.rand(batch, 3, model.lr_size, model.lr_size, device=dev)
+    e1, eb = _extra(model, x1), _extra(model, xb)
     was = model.training
     model.eval()
     t1, tb = [], []
     before = _load()
     with torch.inference_mode():
         for i in range(warmup + rounds):
-            for x, times in ((x1, t1), (xb, tb)):
+            for x, extra, times in ((x1, e1, t1), (xb, eb, tb)):
                 sync(dev)
                 t = time.perf_counter()
-                model(x)
+                model(x, *extra)
                 sync(dev)
                 if i >= warmup:
                     times.append(time.perf_counter() - t)
@@ -132,13 +141,13 @@ def peak_memory_mb(model, batch: int = 1) -> float:
         torch.cuda.reset_peak_memory_stats(dev)
         base = torch.cuda.memory_allocated(dev)
         with torch.inference_mode():
-            model(x)
+            model(x, *_extra(model, x))
         return (torch.cuda.max_memory_allocated(dev) - base) / 2**20
     from torch.profiler import ProfilerActivity, profile
 
     with _native_stderr_silenced(), torch.inference_mode(), \
             profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        model(x)
+        model(x, *_extra(model, x))
     events = []
     for e in prof.events():
         mem = getattr(e, "self_cpu_memory_usage", 0) or 0

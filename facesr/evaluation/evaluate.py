@@ -29,7 +29,7 @@ from ..data.resize import pil_resize
 from ..errors import FacesrError
 from ..metrics import evaluate as metric_evaluate, get_protocol
 
-__all__ = ["TestSet", "LRSynthesis", "MethodResult", "load_test_set", "model_degradation", "synthesize_lr",
+__all__ = ["TestSet", "hr_priors", "LRSynthesis", "MethodResult", "load_test_set", "model_degradation", "synthesize_lr",
            "bicubic_outputs", "to_uint8", "run_eval", "results_table", "save_results"]
 
 
@@ -38,6 +38,25 @@ class TestSet:
     name: str
     files: list[Path]
     hr: list[np.ndarray]
+    #: per-face priors of the HR faces by key (``parsing``: uint8 N x S x S), built on first need
+    priors: dict = field(default_factory=dict)
+
+
+def hr_priors(test: TestSet, keys) -> dict:
+    """The HR faces' priors a teacher needs (``keys``, e.g. ``("parsing",)``), built once per test set:
+    ``parsing`` = maps rasterised from dlib's 68 landmarks of each HR face (as the training caches'
+    ``priors: {parsing: auto}``; needs ``facesr[faces]``). Raises FacesrError for an unknown key."""
+    for k in keys:
+        if k in test.priors:
+            continue
+        if k != "parsing":
+            raise FacesrError(f"no way to build {k!r} maps of test faces (known: parsing)")
+        from ..priors.landmarks import dlib_teacher
+        from ..priors.parsing import parsing_maps
+
+        lm, _ = dlib_teacher(np.stack(test.hr))
+        test.priors[k] = parsing_maps(lm, int(test.hr[0].shape[0]))
+    return {k: test.priors[k] for k in keys}
 
 
 def load_test_set(path, hr_size: int = 128, max_images: int = 0, progress: bool = False) -> TestSet:
@@ -176,7 +195,9 @@ def run_eval(models: dict, test: TestSet, protocols: Sequence[str], degradation=
     Each model gets LR faces made by its own synthesis (:func:`model_degradation`, at the model's
     ``lr_size``); ``degradation`` (a spec) replaces that for every model, and ``lr_size`` the LR size of
     the bicubic baseline when there are no models (16 by default). LR faces are made once per distinct
-    synthesis; with ``include_bicubic`` the baseline ("Bicubic", or "Bicubic (LABEL)" when several
+    synthesis; a teacher (a model with ``extra_inputs``, e.g. PKDN's) also gets the HR faces' priors
+    (:func:`hr_priors`: parsing maps from dlib's landmarks), as in the papers' teacher rows; with
+    ``include_bicubic`` the baseline ("Bicubic", or "Bicubic (LABEL)" when several
     syntheses are used) comes first for each synthesis, in the order the models first use them. Model
     outputs are scored as float32 images. Returns one :class:`MethodResult` per row, each naming its LR
     synthesis in ``lr`` (and holding it, LR faces included, in ``synthesis``). ``progress``: bars on
@@ -214,7 +235,10 @@ def run_eval(models: dict, test: TestSet, protocols: Sequence[str], degradation=
     for name, model, syn in plan:
         outs = []
         for start in range(0, n, batch_size):  # the batches super_resolve would make, one bar step each
-            outs += super_resolve(syn.lrs[start:start + batch_size], model, batch_size=batch_size, as_float=True)
+            extra = tuple(getattr(model, "extra_inputs", ()))
+            pri = {k: v[start:start + batch_size] for k, v in hr_priors(test, extra).items()} if extra else None
+            outs += super_resolve(syn.lrs[start:start + batch_size], model, batch_size=batch_size, as_float=True,
+                                  priors=pri)
             if bar is not None:
                 bar.update(len(syn.lrs[start:start + batch_size]))
         results.append(MethodResult(name, outs, lr=syn.description, synthesis=syn))

@@ -40,20 +40,42 @@ def to_lr(img: np.ndarray, lr_size: int) -> np.ndarray:
     return pil_resize(np.ascontiguousarray(img), lr_size, "bicubic")
 
 
+def _prior_tensor(a, dev):
+    """A batch of prior maps as a tensor: label maps (integers) as int64, float maps as float32."""
+    import torch
+
+    a = np.ascontiguousarray(np.asarray(a))
+    t = torch.from_numpy(a)
+    return (t.long() if a.dtype.kind in "ui" else t.float()).to(dev)
+
+
 def super_resolve(images: Sequence[np.ndarray] | np.ndarray, model="default", device: str = "cpu",
-                  batch_size: int = 16, as_float: bool = False) -> list[np.ndarray]:
+                  batch_size: int = 16, as_float: bool = False, priors: dict | None = None) -> list[np.ndarray]:
     """Super-resolve uint8 H x W x 3 face crops (one array or a list); returns one crop per input at the
     model's HR size: uint8 (``round(clamp(y, 0, 1) * 255)``), or with ``as_float`` float32 in [0, 1]
     (clamped, not quantised: for metric protocols that quantise their own way). A model whose output holds
-    NaN or Inf raises a one-line FacesrError instead of returning black or white faces."""
+    NaN or Inf raises a one-line FacesrError instead of returning black or white faces.
+
+    ``priors``: for a model with ``extra_inputs`` (a PKDN / KDFSRNet teacher: ``("parsing",)``), each key's
+    per-face arrays in input order (``parsing``: N label maps, uint8 N x S x S); without them such a model
+    raises a one-line FacesrError (it needs what only the HR face gives: it is for evaluation, not use)."""
     import torch
 
+    from ..errors import FacesrError
     from ..models.common import check_finite_output
 
     net = resolve_model(model, device)
     if isinstance(images, np.ndarray) and images.ndim == 3:
         images = [images]
     lrs = [to_lr(np.asarray(im), net.lr_size) for im in images]
+    extra = tuple(getattr(net, "extra_inputs", ()))
+    for k in extra:
+        if priors is None or k not in priors:
+            raise FacesrError(f"{type(net).__name__} is a teacher: it also needs the HR face's {k} map, which "
+                              f"real inputs do not have; use its student, or `facesr eval`, which builds {k} "
+                              f"maps from the HR test faces")
+        if len(priors[k]) != len(lrs):
+            raise FacesrError(f"{len(priors[k])} {k} maps for {len(lrs)} faces")
     out: list[np.ndarray] = []
     first = next(net.parameters(), None)  # None: a parameterless wrapper (e.g. the onnxruntime back-end)
     dev = first.device if first is not None else torch.device("cpu")
@@ -61,7 +83,8 @@ def super_resolve(images: Sequence[np.ndarray] | np.ndarray, model="default", de
         for s in range(0, len(lrs), batch_size):
             chunk = np.stack(lrs[s:s + batch_size]).transpose(0, 3, 1, 2)
             x = torch.from_numpy(chunk.astype(np.float32) / 255.0).to(dev)
-            y = check_finite_output(net(x).float(), "the model").clamp(0, 1)  # NaN must not become black
+            args = [_prior_tensor(priors[k][s:s + batch_size], dev) for k in extra]
+            y = check_finite_output(net(x, *args).float(), "the model").clamp(0, 1)  # NaN must not become black
             if as_float:
                 y = y.permute(0, 2, 3, 1).cpu().numpy()
             else:

@@ -96,6 +96,10 @@ class SRModel(nn.Module):
 
     lr_size: int = 16
     hr_size: int = 128
+    #: what ``forward`` takes after the LR face, by sample key: () for LR-only models; ("parsing",) for a
+    #: teacher called ``net(lr, parsing)`` with the HR face's parsing map (PKDN, KDFSRNet teachers).
+    #: :func:`facesr.inference.sr.super_resolve` and ``facesr eval`` hand them over in this order.
+    extra_inputs: tuple = ()
 
     @property
     def scale(self) -> int:

@@ -3,7 +3,8 @@ registered with :mod:`facesr.registry`.
 
 Presets: ``kdfsr`` (student, 5,204,019 parameters), ``kdfsr-teacher`` (LR + 3-channel parsing map,
 2,526,027), ``pkdn`` (student), ``pkdn-teacher`` (LR + parsing map, parsing-map fusion blocks),
-``pkdn-teacher-nopfb-noffb`` / ``pkdn-teacher-noffb`` and the matching students (Table 2's rows).
+``pkdn-teacher-nopfb-noffb`` / ``pkdn-teacher-noffb`` and the matching students (Table 2's rows);
+``pkdn-lite`` / ``pkdn-teacher-lite``: the CPU-size pair (32 channels, 2 RCABs per RCAG, global skip).
 Teachers are called ``net(lr, parsing)``; students ``net(lr)``; all take ``return_features=True``.
 
 Importing this package is light (no torch): builders import :mod:`.arch` when a network is built, and
@@ -55,3 +56,16 @@ register_preset(Preset("pkdn-teacher-noffb", "pkdn", {"n_rcab": 6, "prior_channe
                        "PKDN ablation teacher: PFBs, no FFB", paper=PKDN_PAPER, **_sr8))
 register_preset(Preset("pkdn-noffb", "pkdn", {"n_rcab": 6, "ffb": False},
                        "PKDN ablation student: RCAGs only, no FFB", paper=PKDN_PAPER, **_sr8))
+
+# CPU presets (ours, not in the paper): a third of the width (32 channels), RCAGs of 2 RCABs and a global
+# bicubic skip, so that teacher, distilled student and plain student each train within a 2-core CPU session
+# (one batch-8 step: student 0.61 s, teacher 0.99 s against 6.0 s for the full-width pkdn;
+# benchmarks/results/pkdn_width.md). Same blocks and 9 paired stage features as pkdn / pkdn-teacher.
+_lite = {"width": 32, "n_rcab": 2, "global_skip": True}
+register_preset(Preset("pkdn-lite", "pkdn", {**_lite, "ffb": True},
+                       "PKDN student x8 at CPU size: 32 channels, RCAGs of 2 RCABs, FFBs, global bicubic skip "
+                       "(828,015 params)", paper=PKDN_PAPER, config="pkdn_lite_lfw.yaml", **_sr8))
+register_preset(Preset("pkdn-teacher-lite", "pkdn", {**_lite, "prior_channels": 3, "pfb": True, "ffb": True},
+                       "PKDN teacher x8 at CPU size: LR + parsing map, 32 channels, RCAGs of 2 RCABs, PFBs, FFBs, "
+                       "global bicubic skip (1,106,556 params)", paper=PKDN_PAPER,
+                       config="pkdn_teacher_lite_lfw.yaml", **_sr8))

@@ -146,6 +146,10 @@ class _Skeleton(SRModel):
 
     n_down = 4
 
+    @property
+    def extra_inputs(self) -> tuple:
+        return ("parsing",) if self.prior_channels else ()
+
     def _check_parsing(self, lr, parsing):
         self.check_input(lr)
         if self.prior_channels and parsing is None:
@@ -260,14 +264,17 @@ class PKDN(_Skeleton):
     (concat(LR_up, parsing), as KDFSRNet's teacher); with ``pfb=True`` the head sees LR_up only.
 
     Settings: ``n_rcab`` RCABs per RCAG (6), ``width`` (64), ``prior_channels`` (0 student, 3 teacher),
-    ``pfb``, ``ffb`` (True), ``num_classes`` (19), ``reduction`` (16).
+    ``pfb``, ``ffb`` (True), ``num_classes`` (19), ``reduction`` (16), ``global_skip`` (False: the paper's
+    network, no global skip, as KDFSRNet; True: the tail's output is added to the bicubic-upsampled LR,
+    so the network learns the residual, which converges in far fewer steps: the CPU presets; no parameters).
     ``forward(lr, parsing=None, return_features=False)`` as :class:`KDFSRNet` (9 stage features).
     """
 
     def __init__(self, n_rcab: int = 6, width: int = 64, prior_channels: int = 0, pfb: bool = True,
-                 ffb: bool = True, num_classes: int = 19, reduction: int = 16, lr_size: int = 16,
-                 hr_size: int = 128):
+                 ffb: bool = True, num_classes: int = 19, reduction: int = 16, global_skip: bool = False,
+                 lr_size: int = 16, hr_size: int = 128):
         super().__init__()
+        self.global_skip = global_skip
         self.lr_size, self.hr_size = lr_size, hr_size
         self.prior_channels, self.num_classes = prior_channels, num_classes
         self.use_pfb = bool(pfb and prior_channels)
@@ -289,7 +296,7 @@ class PKDN(_Skeleton):
 
     def forward(self, lr, parsing=None, return_features: bool = False):
         self._check_parsing(lr, parsing)
-        x = self.upsample_input(lr)
+        x = x_up = self.upsample_input(lr)
         p = None
         if self.prior_channels:
             p = parsing_to_channels(parsing, self.prior_channels, self.hr_size, self.num_classes).to(x.dtype)
@@ -309,5 +316,6 @@ class PKDN(_Skeleton):
                 h = self.ffbs[j](h, kept[self.n_down - 1 - j])
             h = self._stage(self.n_down + 1 + j, h, p)
             feats.append(h)
-        out = self.finish(self.tail(h))
+        out = self.tail(h)
+        out = self.finish(out + x_up if self.global_skip else out)
         return (out, feats) if return_features else out
