@@ -49,9 +49,11 @@ def test_import_is_torch_free_and_unknown_backend_is_one_line():
 
 
 def _shipped_sr_presets():
-    """Presets with shipped weights whose network is an SR / restoration model (not the landmark network
-    fan-distilled, which the back-ends do not serve: it has no image output)."""
-    return [p.name for p in registry.list_presets() if p.weights and isinstance(facesr.build(p.name), SRModel)]
+    """Presets with shipped weights whose network is an SR / restoration model that needs only the LR face
+    (not the landmark network fan-distilled, which has no image output, nor a teacher such as
+    pkdn-teacher-lite, which also needs the HR face's parsing map: the back-ends serve LR-only models)."""
+    return [p.name for p in registry.list_presets()
+            if p.weights and isinstance(net := facesr.build(p.name), SRModel) and not net.extra_inputs]
 
 
 def test_the_inference_entry_refuses_a_landmark_network_in_one_line():

@@ -39,6 +39,8 @@ def test_pkdn_parameter_counts_follow_its_blocks():
     # without PFB the parsing map (3 channels) enters at the head
     assert n_params(build("pkdn-teacher-nopfb-noffb")) - n_params(build("pkdn-noffb")) == 3 * 64 * 9
     assert n_params(build("pkdn-teacher")) > n_params(build("pkdn"))
+    # the sizes these blocks give (docs/pkdn.md's table)
+    assert (n_params(build("pkdn")), n_params(build("pkdn-teacher"))) == (5_981_803, 7_074_826)
 
 
 def test_pkdn_lite_presets_counts_and_global_skip():
@@ -221,3 +223,24 @@ def test_teacher_is_evaluated_with_parsing_maps_of_the_hr_faces(tmp_path):
     assert np.allclose(np.stack(res[1].outputs), ref, atol=1e-6)
     with pytest.raises(FacesrError, match="teacher"):
         super_resolve(lrs, t)
+
+
+def test_a_teacher_is_refused_in_one_line_where_only_the_lr_face_exists(tmp_path, capsys):
+    """sr, the back-ends and export serve LR-only models: a teacher there is a one-line error, not a traceback."""
+    from facesr.cli import main
+    from facesr.deploy import inference_model
+    from facesr.errors import FacesrError
+
+    t = build("pkdn-teacher", **SMALL)
+    tpath = save_model(t, tmp_path / "teacher.safetensors", t.facesr_meta)
+    with pytest.raises(FacesrError, match="teacher"):
+        inference_model(t, "torch")
+    assert inference_model(t, "eager") is t  # the model itself, called with its parsing maps
+    from facesr.data.io import write_image
+
+    write_image(tmp_path / "lr.png", np.zeros((16, 16, 3), np.uint8))
+    for argv in (["sr", "-m", str(tpath), "-i", str(tmp_path / "lr.png"), "-o", str(tmp_path / "out")],
+                 ["export", "-m", str(tpath), "-o", str(tmp_path / "t.onnx")]):
+        assert main(argv) != 0
+        err = capsys.readouterr().err.strip()
+        assert "teacher" in err and len(err.splitlines()) == 1, err

@@ -57,8 +57,13 @@ def _model(args):
             raise FacesrError(f"--random-weights needs a registry name, not a file ({args.model})")
         from ..deploy.perturb import perturb_weights
 
-        return perturb_weights(facesr.build(args.model))
-    return facesr.load(args.model)
+        net = perturb_weights(facesr.build(args.model))
+    else:
+        net = facesr.load(args.model)
+    if getattr(net, "extra_inputs", ()):
+        raise FacesrError(f"{args.model} is a teacher (it also needs the HR face's {', '.join(net.extra_inputs)} "
+                          f"map): only LR-only models export; use its student")
+    return net
 
 
 def _export_ncnn(args, out: Path) -> int:

@@ -58,7 +58,7 @@ def inference_model(model, backend: str = "auto", device=None, threads: int | No
     as it was. ``device``: where the result runs (None: the model's own device; the model is moved there
     first). ``threads``: CPU threads of back-ends with their own thread pool (None: torch's count). Raises
     :class:`~facesr.errors.FacesrError` (one line) for an unknown back-end name, a missing optional
-    package or a model the back-end cannot run.
+    package or a model the back-end cannot run (a teacher, which needs more than the LR face).
     """
     import importlib
 
@@ -68,6 +68,9 @@ def inference_model(model, backend: str = "auto", device=None, threads: int | No
         backend = "torch"
     if backend not in _BUILDERS:
         raise FacesrError(f"unknown inference back-end {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if getattr(model, "extra_inputs", ()) and _BUILDERS[backend] is not None:
+        raise FacesrError(f"{type(model).__name__} is a teacher (it also needs the HR face's "
+                          f"{', '.join(model.extra_inputs)} map): the back-ends serve LR-only models; use its student")
     if device is not None:
         model = model.to(device)
     if _BUILDERS[backend] is None:
