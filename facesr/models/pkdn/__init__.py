@@ -59,7 +59,7 @@ register_preset(Preset("pkdn-noffb", "pkdn", {"n_rcab": 6, "ffb": False},
 
 # CPU presets (ours, not in the paper): a third of the width (32 channels), RCAGs of 2 RCABs and a global
 # bicubic skip, so that teacher, distilled student and plain student each train within a 2-core CPU session
-# (one batch-8 step: student 0.61 s, teacher 0.99 s against 6.0 s for the full-width pkdn;
+# (one batch-8 training step on 2 cores: student 0.57 s, teacher 0.89 s, against 4.5 s / 6.2 s at full size;
 # benchmarks/results/pkdn_width.md). Same blocks and 9 paired stage features as pkdn / pkdn-teacher.
 _lite = {"width": 32, "n_rcab": 2, "global_skip": True}
 register_preset(Preset("pkdn-lite", "pkdn", {**_lite, "ffb": True},
