@@ -34,3 +34,19 @@ def missing(*paths, dlib: bool = False) -> str | None:
         if importlib.util.find_spec("dlib") is None:
             return "dlib is not installed (pip install 'facesr[faces]')"
     return None
+
+
+def median_step_seconds(tr, reps: int, warmup: int) -> float:
+    """Median wall seconds of one ``tr.training_step`` (next batch excluded) over ``reps`` steps after
+    ``warmup`` untimed ones; ``tr`` is a facesr trainer, left at whatever step it was set to."""
+    import statistics
+    import time
+
+    times = []
+    for i in range(warmup + reps):
+        batch = tr.sampler.next_batch()
+        t0 = time.perf_counter()
+        tr.training_step(batch)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)

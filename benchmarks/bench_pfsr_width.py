@@ -17,13 +17,11 @@ Run it alone: another job on the cores skews it. Writes benchmarks/results/pfsr_
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _report import command, missing, write_report  # noqa: E402  (benchmarks/, next to this script)
+from _report import command, median_step_seconds, missing, write_report  # noqa: E402  (benchmarks/, next to this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -62,14 +60,7 @@ def time_stages(cfg, reps: int, warmup: int) -> tuple[list[float], list[int]]:
     for start in starts:
         tr.step = start
         tr.set_lrs()
-        times = []
-        for i in range(warmup + reps):
-            batch = tr.sampler.next_batch()
-            t0 = time.perf_counter()
-            tr.training_step(batch)
-            if i >= warmup:
-                times.append(time.perf_counter() - t0)
-        out.append(statistics.median(times))
+        out.append(median_step_seconds(tr, reps, warmup))
     return out, [int(s["steps"]) for s in tr.stages]
 
 

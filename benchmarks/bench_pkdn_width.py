@@ -16,13 +16,11 @@ skews it. Writes benchmarks/results/pkdn_width.md.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _report import command, missing, write_report  # noqa: E402  (benchmarks/, next to this script)
+from _report import command, median_step_seconds, missing, write_report  # noqa: E402  (benchmarks/, next to this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -50,14 +48,7 @@ def time_steps(cfg, reps: int, warmup: int) -> float:
     tr = make_trainer(cfg, progress=False)
     for net in tr.nets.values():
         net.train()
-    times = []
-    for i in range(warmup + reps):
-        batch = tr.sampler.next_batch()
-        t0 = time.perf_counter()
-        tr.training_step(batch)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_step_seconds(tr, reps, warmup)
 
 
 def main(argv=None) -> int:

@@ -60,9 +60,9 @@ def _model(args):
         net = perturb_weights(facesr.build(args.model))
     else:
         net = facesr.load(args.model)
-    if getattr(net, "extra_inputs", ()):
-        raise FacesrError(f"{args.model} is a teacher (it also needs the HR face's {', '.join(net.extra_inputs)} "
-                          f"map): only LR-only models export; use its student")
+    from ..models.common import require_lr_only
+
+    require_lr_only(net, "ONNX and ncnn files")
     return net
 
 

@@ -68,9 +68,10 @@ def inference_model(model, backend: str = "auto", device=None, threads: int | No
         backend = "torch"
     if backend not in _BUILDERS:
         raise FacesrError(f"unknown inference back-end {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if getattr(model, "extra_inputs", ()) and _BUILDERS[backend] is not None:
-        raise FacesrError(f"{type(model).__name__} is a teacher (it also needs the HR face's "
-                          f"{', '.join(model.extra_inputs)} map): the back-ends serve LR-only models; use its student")
+    if _BUILDERS[backend] is not None:
+        from ..models.common import require_lr_only
+
+        require_lr_only(model, "the back-ends")
     if device is not None:
         model = model.to(device)
     if _BUILDERS[backend] is None:

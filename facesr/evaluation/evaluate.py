@@ -234,9 +234,9 @@ def run_eval(models: dict, test: TestSet, protocols: Sequence[str], degradation=
     bar = _bar(progress, n * len(plan), f"{test.name}: super-resolving", "face")
     for name, model, syn in plan:
         outs = []
+        priors = hr_priors(test, tuple(getattr(model, "extra_inputs", ())))  # {} for LR-only models
         for start in range(0, n, batch_size):  # the batches super_resolve would make, one bar step each
-            extra = tuple(getattr(model, "extra_inputs", ()))
-            pri = {k: v[start:start + batch_size] for k, v in hr_priors(test, extra).items()} if extra else None
+            pri = {k: v[start:start + batch_size] for k, v in priors.items()} or None
             outs += super_resolve(syn.lrs[start:start + batch_size], model, batch_size=batch_size, as_float=True,
                                   priors=pri)
             if bar is not None:

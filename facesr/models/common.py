@@ -85,6 +85,15 @@ class ConvLayer(nn.Module):
         return self.act(self.norm(self.conv(self.pad(x))))
 
 
+def require_lr_only(model, what: str) -> None:
+    """Raise a one-line FacesrError when ``model`` needs more than the LR face (``extra_inputs``: a teacher
+    that also takes the HR face's parsing map), naming ``what`` refuses it (e.g. "the back-ends")."""
+    extra = tuple(getattr(model, "extra_inputs", ()))
+    if extra:
+        raise FacesrError(f"{type(model).__name__} is a teacher (it also needs the HR face's {', '.join(extra)} "
+                          f"map): {what} serve only models that need just the LR face; use its student")
+
+
 class SRModel(nn.Module):
     """Base class of every face SR network in the toolkit.
 
