@@ -332,8 +332,11 @@ def test_learned_degradation_loads_lazily_and_is_seedable(tmp_path):
     spec = {"kind": "learned", "checkpoint": str(path)}
     d = make_degradation(spec)  # the file does not exist yet: nothing is loaded
     assert isinstance(d, Learned) and d._model is None
-    with pytest.raises(ConfigError, match="checkpoint not found"):
+    with pytest.raises(ConfigError, match="model file not found"):
         d(_noise_img(32))
+    # a registry name stands for its shipped weights; one without weights is a one-line config error
+    with pytest.raises(ConfigError, match="no trained weights ship with 'stylevae'"):
+        make_degradation({"kind": "learned", "checkpoint": "stylevae"})(_noise_img(32))
     m = _save_tiny(path)
     hr = _face(64)  # resized to the net's 32 px input first
     a = d(hr, np.random.default_rng(1))

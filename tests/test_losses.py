@@ -357,6 +357,34 @@ def test_gram(empty_home):
     assert m.describe()["layers"] == ["relu1_2", "relu2_2"] and "criterion" not in m.describe()
 
 
+def test_gram_highpass_and_batch_mean(empty_home):
+    from facesr.losses.perceptual import binomial_highpass
+
+    # the high-pass of a constant image is zero, of a linear ramp zero away from the (reflected) edges
+    assert binomial_highpass(torch.full((1, 3, 8, 8), 0.7)).abs().max() < 1e-6
+    ramp = torch.arange(16.0).view(1, 1, 1, 16).expand(1, 3, 16, 16) / 16
+    assert binomial_highpass(ramp)[..., 2:-2].abs().max() < 1e-6
+    opts = {"preset": "pfsr", "fallback": "random", "layers": ["relu1_1"]}
+    hp, _ = build_loss("gram", {**opts, "highpass": True})
+    # two flat faces of different colours: the same (empty) texture for the high-pass term, not for the plain one
+    a, b = torch.full((2, 3, 16, 16), 0.2), torch.full((2, 3, 16, 16), 0.8)
+    plain, _ = build_loss("gram", opts)
+    assert hp(a, b).item() == 0.0 and plain(a, b).item() > 0
+    # batch_mean: the Gram matrices' batch means are compared, so swapping the batch order changes nothing,
+    # and it equals the per-pair term for a batch of one
+    bm, _ = build_loss("gram", {**opts, "batch_mean": True})
+    x, y = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)
+    assert bm(x, y).item() == pytest.approx(bm(x, y.flip(0)).item(), rel=1e-5)
+    assert plain(x, y).item() != pytest.approx(plain(x, y.flip(0)).item(), rel=1e-3)
+    assert bm(x[:1], y[:1]).item() == pytest.approx(plain(x[:1], y[:1]).item(), rel=1e-5)
+    fs, fh = bm.net(x), bm.net(y)
+    want = F.mse_loss(gram_matrix(fs["relu1_1"]).mean(0), gram_matrix(fh["relu1_1"]).mean(0))
+    assert bm(x, y).item() == pytest.approx(want.item(), rel=1e-5)
+    assert bm.describe()["batch_mean"] is True and hp.describe()["highpass"] is True
+    with pytest.raises(Exception, match="highpass"):
+        build_loss("gram", {**opts, "highpass": "yes"})
+
+
 # ---------------------------------------------------------------- face priors
 def test_heatmap_loss_hand():
     sr = torch.tensor([[[[0.0, 2.0], [4.0, 2.0]], [[1.0, 3.0], [0.0, 0.0]]]])  # min 0, max 4

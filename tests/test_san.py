@@ -42,6 +42,10 @@ TINY_T = {"width": 4, "n_down": 1, "hidden": 8, "size": 8}
 PARAMS = {
     "san-x4": 1_602_251, "san": 1_749_963, "san-x4-base": 1_517_571, "san-x4-nola": 1_592_459,
     "san-x4-noga": 1_527_363,
+    # san-lite (width 32, 4 + 4 blocks): head 896; 9 conv3 32->32 of 9,248 per 4 GARBs + 4 LARBs (x2) + body
+    # conv; GA 4 x 2,377 (f, g 32->4: 132 each; h, v 32->32: 1,056 each; gamma 1); LA 4 x 712 (q, k 32->8, one
+    # per group: 264 each; geometry 2->16->8: 184); upsampler 3 x conv3 32->128 36,992; tail 867
+    "san-lite": 282_311,
     "stylevae": 818_691, "stylevae-x8": 818_819, "stylevae-noadain": 738_115, "stylevae-t": 444_705,
 }
 
@@ -405,6 +409,18 @@ def test_bundled_configs_name_the_papers_settings():
     hidden = load_config("stylevae_hidden_chain")
     u = hidden["data"]["train"]["unpaired"]
     assert u["degradation"]["kind"] == "holdout_moderate" and u["disjoint"] and hidden["data"]["train"]["max_images"]
+    x8 = load_config("stylevae_x8_hidden_chain")
+    assert x8["model"]["name"] == "stylevae-x8" and x8["data"]["train"]["unpaired"]["size"] == 16
+    assert x8["data"]["train"]["unpaired"]["degradation"] == {"kind": "holdout_moderate", "scale": 0.125,
+                                                              "lr_size": 16}
+    # the SR pair of the controlled experiment differs only in its training LR
+    b, s = load_config("san_lite_hc_bicubic"), load_config("san_lite_hc_stylevae")
+    assert b["data"]["train"]["degradation"] == {"kind": "bicubic"}
+    assert s["data"]["train"]["degradation"]["kind"] == "learned"
+    assert s["data"]["train"]["degradation"]["checkpoint"] == "runs/stylevae_x8_hidden_chain/final.safetensors"
+    b2 = {**b, "name": s["name"], "data": {**b["data"], "train": {**b["data"]["train"],
+                                                                  "degradation": s["data"]["train"]["degradation"]}}}
+    assert b2 == s
     for name, preset in (("san_x4_lfw", "san-x4"), ("san_lfw", "san"), ("srcnn_x4_lfw", "srcnn-x4"),
                          ("edsr_x4_lfw", "edsr-x4")):
         c = load_config(name)

@@ -15,7 +15,8 @@ Kinds (``make_degradation(spec)``, ``spec`` a kind name or a dict with ``kind`` 
   its paper's eq. 14, see :mod:`facesr.data.blind`); their output has the input's size unless
   ``lr_size`` is given. ``sparnethd_blind`` takes ``size_range`` ([32, 128] by default).
 * ``learned``: ``{"kind": "learned", "checkpoint": FILE, "device": "cpu", "size": N}``, a trained
-  facesr network that maps an HR face to a degraded LR face (see :class:`Learned`).
+  facesr network that maps an HR face to a degraded LR face (see :class:`Learned`); ``checkpoint`` is a
+  model file or a registry name with shipped weights (``stylevae-x8``).
 
 Every degradation works on uint8 ``H x W x 3`` arrays and draws its randomness only from the
 ``numpy.random.Generator`` passed in; ``rng=None`` means ``np.random.default_rng(0)``, so calls without
@@ -212,10 +213,12 @@ class Learned(Degradation):
                 if self._model is None:
                     from .. import registry
 
-                    if not Path(self.checkpoint).is_file():
-                        raise ConfigError(f"learned degradation: checkpoint not found: {self.checkpoint}")
                     try:
-                        self._model = registry.load(self.checkpoint, device=self.device).eval()
+                        path = registry.model_file(self.checkpoint)  # a model file or a name with weights
+                    except FacesrError as e:
+                        raise ConfigError(f"learned degradation: {e}") from None
+                    try:
+                        self._model = registry.load(path, device=self.device).eval()
                     except FacesrError as e:
                         raise ConfigError(f"learned degradation: cannot load {self.checkpoint}: {e}") from None
         return self._model

@@ -384,17 +384,45 @@ def gram_matrix(f: torch.Tensor) -> torch.Tensor:
     return torch.bmm(x, x.transpose(1, 2)) / (c * h * w)
 
 
+def binomial_highpass(x: torch.Tensor) -> torch.Tensor:
+    """``x`` minus its blur by the 5-tap binomial filter [1 4 6 4 1] / 16 in each direction (reflected
+    edges): the finest band of a Laplacian pyramid, where noise, JPEG blocks and blur show."""
+    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], device=x.device, dtype=x.dtype) / 16.0
+    c = x.shape[1]
+    pad = F.pad(x, (2, 2, 2, 2), mode="reflect")
+    blur = F.conv2d(F.conv2d(pad, k.view(1, 1, 1, 5).repeat(c, 1, 1, 1), groups=c),
+                    k.view(1, 1, 5, 1).repeat(c, 1, 1, 1), groups=c)
+    return x - blur
+
+
 @register_loss("gram")
 class GramLoss(_VGGLoss):
     """Style loss: ``sum_l w_l * mean (G(phi_l(sr)) - G(phi_l(hr)))^2`` with :func:`gram_matrix`
     (normalised by C*H*W); inputs N x 3 x H x W in [0, 1].  Options as ``perceptual`` without
-    ``criterion`` (always MSE); the preset gives the layers, architecture and normalisation."""
+    ``criterion`` (always MSE); the preset gives the layers, architecture and normalisation.
+
+    Two options for *unpaired* style targets (styleVAE's real LR faces), both off by default:
+
+    * ``highpass``: compare the textures of :func:`binomial_highpass` of both inputs instead of the images
+      (the Gram matrices of whole small faces are dominated by their colours and layout);
+    * ``batch_mean``: compare the batch means of the Gram matrices, a distribution-level target (an
+      unrelated real face differs from the generated one in content, which no network can match per pair).
+    """
 
     def __init__(self, preset: str = "sparnethd", arch: str | None = None, layers: Sequence[str] | None = None,
                  layer_weights: Sequence[float] | Mapping[str, float] | None = None,
                  normalize: bool | None = None, weights: str = "auto", fallback: str = "error",
-                 fallback_seed: int = 0):
-        super().__init__(preset, arch, layers, layer_weights, normalize, weights, fallback, fallback_seed, {})
+                 fallback_seed: int = 0, highpass: bool = False, batch_mean: bool = False):
+        for k, v in (("highpass", highpass), ("batch_mean", batch_mean)):
+            if not isinstance(v, bool):
+                raise ValueError(f"{k} must be true or false, got {v!r}")
+        super().__init__(preset, arch, layers, layer_weights, normalize, weights, fallback, fallback_seed,
+                         {"highpass": highpass, "batch_mean": batch_mean})
+        self.highpass, self.batch_mean = highpass, batch_mean
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        if self.highpass:
+            sr, hr = binomial_highpass(sr), binomial_highpass(hr)
+        if self.batch_mean:
+            return self._weighted_sum(sr, hr, lambda a, b: F.mse_loss(gram_matrix(a).mean(0), gram_matrix(b).mean(0)))
         return self._weighted_sum(sr, hr, lambda a, b: F.mse_loss(gram_matrix(a), gram_matrix(b)))

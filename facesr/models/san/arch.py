@@ -158,7 +158,9 @@ class LocalRelation(nn.Module):
             valid.append(inside[..., dy:dy + h, dx:dx + w])
         logits = torch.stack(logits, 2)  # N x m x k^2 x H x W
         valid = torch.stack(valid, 2)  # 1 x 1 x k^2 x H x W (the centre is always inside)
-        logits = logits.float().masked_fill(~valid, float("-inf"))
+        # neighbours outside the image: an additive -1e4 (exp underflows to exactly 0 in float32 beside the
+        # window's largest logit, which is always inside: its centre), not masked_fill, which ncnn lacks
+        logits = logits.float() + (valid.float() - 1.0) * 1e4
         return torch.softmax(logits, dim=2).to(x.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
