@@ -10,7 +10,8 @@ Columns: the 16 px input, bicubic upsampling, ``--bicubic-model`` (trained on bi
 framing (384 px, as ``stylevae_lfw.yaml``) and resized to 16 px with PIL bicubic, as ``facesr enhance`` makes a
 small detected face the x8 network's input. Without -i: the two public-domain faces (Solvay conference, 1927)
 of ``real_lq_faces`` and the bundled public-domain face degraded by the hidden chain ``holdout_moderate``
-(seed 0), the experiment's "real world".
+(seed 0), the experiment's "real world", and by the milder unseen ``holdout_mild``. ``--shipped`` adds the
+shipped ``san-lite`` (trained on a mixture of styleVAE and bicubic LR) as a third model column.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def main():
     ap.add_argument("-n", type=int, default=8)
     ap.add_argument("--crop", type=int, default=384, help="centre crop of each real face before resizing")
     ap.add_argument("--bicubic-model", default="runs/san_lite_hc_bicubic/final.safetensors")
-    ap.add_argument("--stylevae-model", default="san-lite")
+    ap.add_argument("--stylevae-model", default="runs/san_lite_hc_stylevae/final.safetensors")
+    ap.add_argument("--shipped", default="san-lite", help="a third model column ('' for none): the shipped one")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
 
@@ -54,12 +56,14 @@ def main():
         lrs.append(pil_resize(src, 16, "bicubic"))
     if not args.input:
         hr = read_image(SAMPLE)
-        srcs.append(hr)
-        lrs.append(make_degradation({"kind": "holdout_moderate", "scale": 0.125, "lr_size": 16})(
-            hr, np.random.default_rng(0)))
+        for kind in ("holdout_moderate", "holdout_mild"):
+            srcs.append(hr)
+            lrs.append(make_degradation({"kind": kind, "scale": 0.125, "lr_size": 16})(hr, np.random.default_rng(0)))
     cols = {"LR 16 px": lrs, "bicubic": [pil_resize(lr, 128, "bicubic") for lr in lrs]}
-    for label, model in (("trained on bicubic LR", args.bicubic_model),
-                         ("trained on styleVAE LR", args.stylevae_model)):
+    models = [("trained on bicubic LR", args.bicubic_model), ("trained on styleVAE LR", args.stylevae_model)]
+    if args.shipped:
+        models.append((f"shipped {args.shipped}", args.shipped))
+    for label, model in models:
         cols[label] = super_resolve(lrs, facesr.load(model).eval())
     cols["source (128 px)"] = srcs
     rows = [[cols[k][i] for k in cols] for i in range(len(lrs))]

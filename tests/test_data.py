@@ -38,6 +38,30 @@ def test_cache_matches_direct_decoding_and_is_reused(face_folder, tmp_path):
     assert p.stat().st_mtime_ns == mtime  # fingerprint matched: not rebuilt
 
 
+def _build_in_child(args):
+    files, out = args
+    from facesr.data.datasets import CropPolicy, build_cache
+
+    return str(build_cache(files, CropPolicy("center", 100, 64), out, progress=False))
+
+
+def test_two_processes_building_one_cache_both_finish(face_folder, tmp_path):
+    # two trainings started together build the same cache: each writes its own temporary file (they shared
+    # one name before, and the second os.replace found it gone) and both end with the complete cache
+    import multiprocessing as mp
+
+    tr, _ = identity_split(face_folder, 0.3)
+    out = tmp_path / "shared.npy"
+    with mp.get_context("spawn").Pool(2) as pool:
+        results = pool.map(_build_in_child, [(tr, out), (tr, out)])
+    assert results == [str(out), str(out)]
+    from facesr.data.datasets import load_hr
+
+    arr = open_cache(out)
+    assert arr.shape == (len(tr), 64, 64, 3) and np.array_equal(arr[0], load_hr(tr[0], CropPolicy("center", 100, 64)))
+    assert sorted(x.name for x in tmp_path.iterdir() if "tmp" in x.name) == []  # no temporary left behind
+
+
 def test_degradations_reproduce_pil():
     rng = np.random.default_rng(0)
     hr = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)

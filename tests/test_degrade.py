@@ -193,7 +193,8 @@ def test_skipped_ops_still_consume_their_draw():
 
 
 # ------------------------------------------------------------------ presets
-@pytest.mark.parametrize("kind", ["sparnethd_blind", "sparnethd_paper", "sparnethd_lite", "holdout_moderate"])
+@pytest.mark.parametrize("kind", ["sparnethd_blind", "sparnethd_paper", "sparnethd_lite", "holdout_moderate",
+                                  "holdout_mild"])
 def test_blind_presets_degrade_deterministically_and_round_trip(kind):
     hr = _face(512)
     d = make_degradation(kind)
@@ -260,6 +261,14 @@ def test_lite_and_holdout_chains_share_no_blur_or_resampling_filter():
     assert half(_noise_img(100)).shape == (50, 50, 3)
     with pytest.raises(ConfigError, match="scale must be in"):
         make_degradation({"kind": "holdout_moderate", "scale": 2})
+    # the mild chain: the same ops, milder noise and JPEG only
+    mild = make_degradation({"kind": "holdout_mild", "scale": 0.125}).spec()["steps"]
+    mod = make_degradation({"kind": "holdout_moderate", "scale": 0.125}).spec()["steps"]
+    assert [s["op"] for s in mild] == [s["op"] for s in mod]
+    assert mild[2]["sigma"] == [1.0, 4.0] and mild[3]["quality"] == [75, 90]
+    assert [m for m, h in zip(mild, mod) if m != h] == [mild[2], mild[3]]
+    with pytest.raises(ConfigError, match="'holdout_mild': scale must be in"):
+        make_degradation({"kind": "holdout_mild", "scale": 0})
 
 
 def test_lite_keep_p_keeps_the_full_resolution_in_that_share_of_samples():
@@ -379,3 +388,57 @@ def test_learned_bad_file_is_one_line(tmp_path):
     assert "\n" not in str(e.value) and "x.safetensors" in str(e.value)
     with pytest.raises(ConfigError, match="needs a checkpoint"):
         make_degradation({"kind": "learned"})
+
+
+# ------------------------------------------------------------------ mixture
+
+def test_mixture_draws_members_with_p_and_repeats_with_the_seed():
+    from facesr.data.degrade import Mixture
+
+    spec = {"kind": "mixture", "of": ["bicubic", {"kind": "bilinear"}], "p": [3, 1]}
+    d = make_degradation(spec, lr_size=16)
+    assert isinstance(d, Mixture) and d.p == [0.75, 0.25]  # normalised
+    hr = _face(64)
+    bic, bil = make_degradation("bicubic", 16)(hr), make_degradation("bilinear", 16)(hr)
+    assert not np.array_equal(bic, bil)
+    picks = []
+    for s in range(2000):
+        out = d(hr, np.random.default_rng(s))
+        assert out.shape == (16, 16, 3)
+        assert np.array_equal(out, d(hr, np.random.default_rng(s)))  # a seeded call repeats
+        picks.append(0 if np.array_equal(out, bic) else 1 if np.array_equal(out, bil) else -1)
+    picks = np.array(picks)
+    assert (picks >= 0).all()  # always exactly one member's output
+    assert abs((picks == 0).mean() - 0.75) < 0.04  # binomial sd ~0.01
+    # the spec round-trips through JSON with p normalised and lr_size passed down to the members
+    e = make_degradation(json.loads(json.dumps(d.spec())))
+    assert e.spec() == d.spec() and e(hr, np.random.default_rng(7)).shape == (16, 16, 3)
+    assert "75%" in d.describe(64) and "25%" in d.describe(64)
+    # uniform when p is omitted
+    assert make_degradation({"kind": "mixture", "of": ["bicubic", "bilinear"]}).p == [0.5, 0.5]
+
+
+def test_mixture_draws_the_member_from_the_image_rng_then_passes_it_on():
+    # a mixture of two noisy chains: the member's own draws come after the choice, from the same generator
+    noisy = {"kind": "pipeline", "steps": [{"op": "noise", "sigma": [5, 5]}], "lr_size": 32}
+    d = make_degradation({"kind": "mixture", "of": [noisy, noisy], "p": [1, 0]})
+    hr = _face(32)
+    rng = np.random.default_rng(3)
+    rng.choice(2, p=[1.0, 0.0])
+    assert np.array_equal(d(hr, np.random.default_rng(3)), make_degradation(noisy)(hr, rng))
+
+
+@pytest.mark.parametrize("spec, msg", [
+    ({"kind": "mixture", "of": ["bicubic"]}, "at least two"),
+    ({"kind": "mixture", "of": "bicubic"}, "at least two"),
+    ({"kind": "mixture", "of": ["bicubic", "bilinear"], "p": [1]}, "p must be 2"),
+    ({"kind": "mixture", "of": ["bicubic", "bilinear"], "p": [1, -1]}, "non-negative"),
+    ({"kind": "mixture", "of": ["bicubic", "bilinear"], "p": [0, 0]}, "positive"),
+    ({"kind": "mixture", "of": ["bicubic", "bilinear"], "p": [True, 1]}, "p must be"),
+    ({"kind": "mixture", "of": ["bicubic", "nope"]}, "nope"),
+    ({"kind": "mixture", "of": ["bicubic", "bilinear"], "weights": [1, 1]}, "weights"),
+])
+def test_mixture_config_errors_are_one_line(spec, msg):
+    with pytest.raises(ConfigError, match=msg) as e:
+        make_degradation(spec)
+    assert "\n" not in str(e.value)

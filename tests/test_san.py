@@ -421,6 +421,17 @@ def test_bundled_configs_name_the_papers_settings():
     b2 = {**b, "name": s["name"], "data": {**b["data"], "train": {**b["data"]["train"],
                                                                   "degradation": s["data"]["train"]["degradation"]}}}
     assert b2 == s
+    # the ceiling: the same network trained on the hidden chain itself (not a method: it knows the chain)
+    o = load_config("san_lite_hc_oracle")
+    assert o["data"]["train"]["degradation"] == x8["data"]["train"]["unpaired"]["degradation"]
+    b3 = {**b, "name": o["name"], "data": {**b["data"], "train": {**b["data"]["train"],
+                                                                  "degradation": o["data"]["train"]["degradation"]}}}
+    assert b3 == o
+    # the shipped san-lite: the styleVAE-trained network fine-tuned on half styleVAE LR, half bicubic LR
+    m = load_config("san_lite_mix")
+    assert (m["model"]["name"], m["model"]["init"]) == ("san-lite", "runs/san_lite_hc_stylevae/final.safetensors")
+    assert m["data"]["train"]["degradation"] == {"kind": "mixture", "p": [0.5, 0.5], "of": [
+        s["data"]["train"]["degradation"], {"kind": "bicubic"}]}
     for name, preset in (("san_x4_lfw", "san-x4"), ("san_lfw", "san"), ("srcnn_x4_lfw", "srcnn-x4"),
                          ("edsr_x4_lfw", "edsr-x4")):
         c = load_config(name)

@@ -65,6 +65,12 @@ into a named pipeline:
   train on": defocus (disk) blur of radius 0.8-1.6 px at the HR size, a downscale by ``scale`` (0.5)
   with Lanczos (no training preset uses either), Gaussian noise sigma 3-10 on all channels at once,
   JPEG quality 50-80, then (``back=True``) bicubic back to the LR size.
+* ``holdout_mild``: the same test family, milder: noise sigma 1-4 and JPEG quality 75-90 (blur, Lanczos
+  downscale and options as ``holdout_moderate``). Calibrated to the reference point of "realistic tiny
+  faces" the project's issues use: at 16 px on Helen-50 the shipped x8 ``default`` gains +0.55 dB over
+  bicubic upsampling on it (+2.25 on clean bicubic LR), where ``holdout_moderate`` at 16 px leaves it
+  0.29 dB *below* bicubic (noise sigma 3-10 and JPEG 50-80 on a 16 px face; measured in
+  ``docs/san.md``). Kept out of every training preset, like ``holdout_moderate``.
 """
 from __future__ import annotations
 
@@ -437,18 +443,26 @@ def _sparnethd_lite(size_range=(24, 128), keep_p=0.0) -> list[dict]:
     ]
 
 
-def _holdout_moderate(scale=0.5, back=True) -> list[dict]:
+def _holdout(name, scale, back, sigma, quality) -> list[dict]:
     if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not 0.0 < scale <= 1.0:
-        raise ConfigError(f"degradation 'holdout_moderate': scale must be in (0, 1], got {scale!r}")
+        raise ConfigError(f"degradation '{name}': scale must be in (0, 1], got {scale!r}")
     steps = [
         {"op": "blur", "p": 1.0, "type": "disk", "radius": [0.8, 1.6]},
         {"op": "resize", "p": 1.0, "scale": [float(scale), float(scale)], "interp": "lanczos"},
-        {"op": "noise", "p": 1.0, "sigma": [3.0, 10.0], "per_channel_p": 0.0},
-        {"op": "jpeg", "p": 1.0, "quality": [50, 80]},
+        {"op": "noise", "p": 1.0, "sigma": list(sigma), "per_channel_p": 0.0},
+        {"op": "jpeg", "p": 1.0, "quality": list(quality)},
     ]
     if back:
         steps.append({"op": "resize_to", "p": 1.0, "size": "lr", "interp": "bicubic"})
     return steps
+
+
+def _holdout_moderate(scale=0.5, back=True) -> list[dict]:
+    return _holdout("holdout_moderate", scale, back, (3.0, 10.0), (50, 80))
+
+
+def _holdout_mild(scale=0.5, back=True) -> list[dict]:
+    return _holdout("holdout_mild", scale, back, (1.0, 4.0), (75, 90))
 
 
 #: preset name -> (steps factory taking the preset's options, one-line description)
@@ -457,6 +471,7 @@ PRESETS: dict[str, tuple] = {
     "sparnethd_paper": (_sparnethd_paper, "SPARNetHD blind (paper eq. 14)"),
     "sparnethd_lite": (_sparnethd_lite, "SPARNetHD-lite blind (ours, 128 px)"),
     "holdout_moderate": (_holdout_moderate, "held-out test chain (disk blur, Lanczos, noise, JPEG)"),
+    "holdout_mild": (_holdout_mild, "held-out test chain, milder noise and JPEG (disk blur, Lanczos)"),
 }
 
 

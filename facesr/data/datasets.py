@@ -116,7 +116,9 @@ def build_cache(files: list[Path], crop: CropPolicy, out_path, progress: bool = 
     if not files:
         raise FacesrError("no images to cache")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp.npy")
+    # a name of this process's own: two runs that build the same cache at once (two trainings started
+    # together) each write their copy and the last os.replace wins, both complete
+    tmp = out_path.with_name(f"{out_path.name}.{os.getpid()}.tmp.npy")
     arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), crop.size, crop.size, 3))
     kept, skipped = [], []
     it = files
@@ -137,7 +139,9 @@ def build_cache(files: list[Path], crop: CropPolicy, out_path, progress: bool = 
         np.save(tmp, np.ascontiguousarray(full))
     os.replace(tmp, out_path)
     meta = {"fingerprint": fp, "crop": asdict(crop), "count": len(kept), "files": kept, "skipped": skipped}
-    meta_path.write_text(json.dumps(meta, indent=1))
+    tmp_meta = meta_path.with_name(f"{meta_path.name}.{os.getpid()}.tmp")
+    tmp_meta.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp_meta, meta_path)
     return out_path
 
 

@@ -17,6 +17,9 @@ Kinds (``make_degradation(spec)``, ``spec`` a kind name or a dict with ``kind`` 
 * ``learned``: ``{"kind": "learned", "checkpoint": FILE, "device": "cpu", "size": N}``, a trained
   facesr network that maps an HR face to a degraded LR face (see :class:`Learned`); ``checkpoint`` is a
   model file or a registry name with shipped weights (``stylevae-x8``).
+* ``mixture``: ``{"kind": "mixture", "of": [spec, ...], "p": [p, ...]}``, one of the listed degradations
+  per image, drawn with probabilities ``p`` (uniform when omitted; normalised to sum to 1), as
+  Real-ESRGAN-style trainers mix clean and degraded pairs. ``lr_size`` passes down to members without one.
 
 Every degradation works on uint8 ``H x W x 3`` arrays and draws its randomness only from the
 ``numpy.random.Generator`` passed in; ``rng=None`` means ``np.random.default_rng(0)``, so calls without
@@ -32,8 +35,8 @@ import numpy as np
 from ..errors import ConfigError, FacesrError
 from .resize import pil_resize
 
-__all__ = ["Degradation", "Bicubic", "Bilinear", "BilinearCascade", "Pipeline", "Learned", "KINDS",
-           "make_degradation"]
+__all__ = ["Degradation", "Bicubic", "Bilinear", "BilinearCascade", "Pipeline", "Learned", "Mixture",
+           "KINDS", "make_degradation"]
 
 
 def _rng(rng: np.random.Generator | None) -> np.random.Generator:
@@ -251,7 +254,41 @@ class Learned(Degradation):
         return f"learned {Path(self.checkpoint).name} {hr_size or ''}->{self.size or 'net size'}"
 
 
-KINDS: dict[str, type] = {c.kind: c for c in (Bicubic, Bilinear, BilinearCascade, Pipeline, Learned)}
+class Mixture(Degradation):
+    """One of several degradations per image: member ``i`` with probability ``p[i]``.
+
+    The choice is the first draw from the image's ``rng``; the chosen member then draws from the same
+    generator, so a seeded call repeats. Members must make LR images of one size for batches to stack
+    (not checked here: a learned member's size is known only once loaded).
+    """
+
+    kind = "mixture"
+
+    def __init__(self, of, p=None, lr_size: int | None = None):
+        if not isinstance(of, (list, tuple)) or len(of) < 2:
+            raise ConfigError(f"degradation 'mixture' needs a list of at least two degradations in 'of', got {of!r}")
+        self.members = [make_degradation(m, lr_size) for m in of]
+        if p is None:
+            p = [1.0] * len(of)
+        if (not isinstance(p, (list, tuple)) or len(p) != len(of)
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in p) or sum(p) <= 0):
+            raise ConfigError(f"degradation 'mixture': p must be {len(of)} non-negative numbers with a positive "
+                              f"sum (one per member of 'of'), got {p!r}")
+        self.p = [float(v) / float(sum(p)) for v in p]
+
+    def outputs(self, hr, rng=None):
+        rng = _rng(rng)
+        i = int(rng.choice(len(self.members), p=self.p))
+        return self.members[i].outputs(hr, rng)
+
+    def spec(self):
+        return {"kind": "mixture", "of": [m.spec() for m in self.members], "p": list(self.p)}
+
+    def describe(self, hr_size=None):
+        return "mixture of " + ", ".join(f"{m.describe(hr_size)} ({p:.0%})" for m, p in zip(self.members, self.p))
+
+
+KINDS: dict[str, type] = {c.kind: c for c in (Bicubic, Bilinear, BilinearCascade, Pipeline, Learned, Mixture)}
 
 
 def _known() -> list[str]:
@@ -297,6 +334,9 @@ def make_degradation(spec, lr_size: int | None = None) -> Degradation:
             raise ConfigError("degradation 'learned' needs a checkpoint file (checkpoint: PATH)")
         spec.setdefault("size", lr_size)
         return Learned(**spec)
+    if kind == "mixture":
+        _options(kind, spec, ["of", "p", "lr_size"])
+        return Mixture(spec.get("of"), spec.get("p"), spec.get("lr_size", lr_size))
     if kind == "pipeline":
         _options(kind, spec, ["steps", "lr_size", "name"])
         spec.setdefault("lr_size", lr_size)
