@@ -77,8 +77,11 @@ _vae = dict(lr_size=128, hr_size=32, degradation={"kind": "bicubic"}, crop="lfw"
 register_preset(Preset("stylevae", "stylevae", {},
                        "styleVAE degradation network: HR 128 -> real-world-like LR 32 (AdaIN style code)",
                        config="stylevae_lfw.yaml", **_vae))
+# shipped: learnt the hidden chain holdout_moderate at 16 px from unpaired LFW samples
+# (stylevae_x8_hidden_chain.yaml; model card docs/model_card_stylevae_x8.md)
 register_preset(Preset("stylevae-x8", "stylevae", {"out_size": 16},
-                       "styleVAE degradation network: HR 128 -> real-world-like LR 16", **dict(_vae, hr_size=16)))
+                       "styleVAE degradation network: HR 128 -> real-world-like LR 16", config="stylevae_x8_hidden_chain.yaml",
+                       weights="stylevae_x8.safetensors", **dict(_vae, hr_size=16)))
 register_preset(Preset("stylevae-noadain", "stylevae", {"adain": False},
                        "styleVAE ablation (Table 3): style code concatenated instead of AdaIN, 128 -> 32", **_vae))
 register_preset(Preset("stylevae-t", "stylevae-t", {},
