@@ -9,7 +9,10 @@ Presets:
   Table 4's rows at x4: ``san-x4-base`` (no GA, no LA: EDSR-baseline's body), ``san-x4-nola`` (GA only),
   ``san-x4-noga`` (LA only); ``san-x4`` has both.
 * ``san-lite``: ``san`` at CPU size (32 channels, 4 GARBs + 4 LARBs), the network of the controlled
-  hidden-chain experiment (``san_lite_hc_bicubic.yaml`` vs ``san_lite_hc_stylevae.yaml``).
+  hidden-chain experiment (``san_lite_hc_bicubic.yaml`` vs ``san_lite_hc_stylevae.yaml``). Shipped: the
+  styleVAE-trained one fine-tuned on half styleVAE, half bicubic LR (``san_lite_mix.yaml``;
+  ``docs/model_card_san_lite.md``).
+* shipped ``stylevae-x8``: the styleVAE that learnt the hidden chain (``docs/model_card_stylevae_x8.md``).
 * ``stylevae`` (HR 128 -> LR 32) and ``stylevae-x8`` (128 -> 16): the degradation network; Table 3's
   "without AdaIN" variant is ``stylevae-noadain`` (the MI switch is the recipe's ``stylevae.mi``).
   For these, ``lr_size`` is the network's *input* (HR) size and ``hr_size`` its *output* (LR) size, as
@@ -63,7 +66,7 @@ register_preset(Preset("san", "san", {"scale": 8},
 # one takes 0.85 s. Same blocks, order, attention settings and bicubic skip as san.
 register_preset(Preset("san-lite", "san", {"scale": 8, "width": 32, "n_garb": 4, "n_larb": 4},
                        "style-based attentive SR x8 at CPU size: 4 GARBs + 4 LARBs (32 ch), bicubic skip "
-                       "(282,311 params)", config="san_lite_hc_stylevae.yaml", **_x8))
+                       "(282,311 params)", config="san_lite_mix.yaml", weights="san_lite.safetensors", **_x8))
 # Table 4's ablation rows (x4 on LFW): a disabled module leaves a plain residual block in its place
 register_preset(Preset("san-x4-base", "san", {"scale": 4, "ga": False, "la": False},
                        "SAN x4 ablation: no GA, no LA (16 plain residual blocks)", **_x4))
