@@ -48,6 +48,9 @@ class Preset:
     crop: str | dict = "fsrnet"
     weights: str | None = None  # file name under facesr/assets
     config: str | None = None  # training recipe under facesr/configs
+    # what a user would pick it for, in one plain line (shown by `facesr serve` next to the models that
+    # can enhance photos); empty for presets without shipped weights or that are not meant for photos
+    use: str = ""
 
 
 def register_arch(name: str):

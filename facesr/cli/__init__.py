@@ -10,6 +10,7 @@
     facesr eval -m MODEL [MODEL ...] -i DIR [DIR ...] [--protocol P ...] [-o DIR] [-q]
     facesr benchmark -m MODEL [MODEL ...] -i DIR [DIR ...] [--protocol P ...] [-o DIR] [-q]
     facesr export -m MODEL -o FILE.onnx            ONNX export checked against ONNX Runtime
+    facesr serve [--port 7860]                     the local web app (photos and clips, in a browser)
 
 One module per command (``facesr/cli/<command>.py``: ``add_parser(sub)`` registers it, ``run(args)``
 executes it and imports what it needs inside, so that ``facesr --help`` and ``facesr models`` load no
@@ -22,11 +23,11 @@ import argparse
 import sys
 
 from ..errors import FacesrError
-from . import benchmark, data, demo, enhance, eval, export, models, plot, sr, train
+from . import benchmark, data, demo, enhance, eval, export, models, plot, serve, sr, train
 
 __all__ = ["build_parser", "main", "COMMANDS"]
 
-COMMANDS = (models, sr, enhance, demo, train, plot, data, eval, benchmark, export)
+COMMANDS = (models, sr, enhance, demo, serve, train, plot, data, eval, benchmark, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -173,13 +173,26 @@ class FaceEnhancer:
             return FacePlan(img, [np.array([0.0, 0.0, W, H])], [1.0], [None], [photo_to_output((H, W), (hr, hr))],
                             [crop], [], aligned=True, sides=[float(max(H, W))],
                             modes=chain_modes(["sr"], [float(max(H, W))], self.small_below))
+        return self.plan_faces(img, self.find_faces(img))
+
+    def find_faces(self, image) -> list[tuple[np.ndarray, float, np.ndarray]]:
+        """``(box, score, 68 landmarks)`` of each face of ``image`` (uint8 RGB) the enhancer's detection
+        options keep, left to right: what :meth:`plan` aligns (videos smooth these over time first)."""
         from ..faces.dlib_models import landmarks68
 
+        img = np.asarray(image)
+        H, W = img.shape[:2]
         dets = detect_faces(img, self.detector, self.det_upsample, self.det_threshold, self.det_max_side)
         dets = select_faces(dets, (H, W), self.min_face_size, self.only_center_face)
-        plan = FacePlan(img, [], [], [], [], [], [] if dets else [no_face_warning((H, W))])
-        for box, score in dets:
-            lm = landmarks68(img, box)
+        return [(box, float(score), landmarks68(img, box)) for box, score in dets]
+
+    def plan_faces(self, image, faces) -> FacePlan:
+        """:meth:`plan` for faces already found: ``faces`` as from :meth:`find_faces`."""
+        img = as_rgb_uint8(image)
+        H, W = img.shape[:2]
+        hr = int(self.net.hr_size)
+        plan = FacePlan(img, [], [], [], [], [], [] if faces else [no_face_warning((H, W))])
+        for box, score, lm in faces:
             try:
                 M = crop_transform(lm, self.crop_spec, hr)
             except ValueError:

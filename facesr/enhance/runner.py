@@ -31,6 +31,8 @@ class Summary:
     """What :func:`enhance_files` did."""
 
     images: int = 0  # photos written (with or without faces)
+    videos: int = 0  # clips written (facesr.enhance.video)
+    frames: int = 0  # their frames
     faces: int = 0  # faces restored (kept ones included)
     kept: int = 0  # faces large enough to be kept as the photo shows them (face-size policy)
     no_face: int = 0  # photos in which no face was found (still written to final/)
@@ -46,7 +48,10 @@ class Summary:
     def line(self) -> str:
         """The one-line summary ``facesr enhance`` prints."""
         kept = f" ({self.kept} kept as the photo shows them: large enough)" if self.kept else ""
-        parts = [f"{self.images} image(s) done", f"{self.faces} face(s) restored{kept}",
+        parts = [f"{self.images} image(s) done"]
+        if self.videos:
+            parts.append(f"{self.videos} video(s) done ({self.frames} frames)")
+        parts += [f"{self.faces} face(s) restored{kept}",
                  f"{self.no_face} image(s) with no face", f"{len(self.failed)} failed"]
         if self.skipped:
             parts.append(f"{self.skipped} skipped (already done)")
@@ -170,6 +175,27 @@ class FolderRun:
             return
         self.count(f, res)
 
+    def video(self, f: Path, stem: str, skip_existing: bool, progress: bool) -> None:
+        """Restore one clip into ``final/STEM.mp4`` (:func:`facesr.enhance.video.enhance_video`)."""
+        from .video import enhance_video
+
+        try:
+            v = enhance_video(self.enhancer, f, self.out, skip_existing=skip_existing, progress=progress,
+                              quiet=self.quiet, stream=self.stream, stem=stem + self.sfx)
+        except Exception as e:
+            self.fail(f, e)
+            return
+        s = self.summary
+        if v.skipped:
+            s.skipped += 1
+            return
+        s.videos += 1
+        s.frames += v.frames
+        s.faces += v.faces
+        if not self.quiet and v.frames_without_face:
+            self.say(f"facesr: note: '{f}': no face in {v.frames_without_face} of {v.frames - v.resumed_frames} "
+                     "frames (those frames are upscaled as a whole)")
+
     def count(self, f: Path, res: EnhanceResult) -> None:
         s = self.summary
         s.images += 1
@@ -231,6 +257,8 @@ def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = 
         OUT/restored_faces/NAME_00[_SUFFIX].png  the restored face, as pasted
         OUT/cmp/NAME_00.png                      input crop | restored face, side by side
         OUT/final/NAME[_SUFFIX].EXT              the whole photo, upscaled, with the restored faces pasted in
+        OUT/final/NAME[_SUFFIX].mp4              a video named in ``inputs`` (by extension, see
+                                                 :mod:`facesr.enhance.video`), every frame restored
 
     ``NAME``: see :func:`plan_outputs`. ``EXT``: the input's for ``ext="auto"`` (``.png`` when facesr cannot
     write that format), else ``ext`` (``png`` or ``.png``). Each photo's files are written (atomically,
@@ -250,6 +278,11 @@ def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = 
     plan = plan_outputs(inputs, recursive, exclude=subs, on_skip=lambda p, why: unusable.append((p, why)))
     if not plan and not unusable:
         raise ImageReadError(f"no images found in {', '.join(str(p) for p in inputs)}")
+    from .video import is_video
+
+    given = {Path(p) for p in inputs if Path(p).is_file()}
+    clips = [(f, stem) for f, stem in plan if f in given and is_video(f) and not aligned]  # named clips only
+    plan = [(f, stem) for f, stem in plan if (f, stem) not in clips]
     if not aligned:
         enhancer.preload()
     if enhancer.in_training_mode and not quiet:
@@ -258,11 +291,13 @@ def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = 
     if progress and not quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(plan), unit="img", desc="enhancing", dynamic_ncols=True, file=stream)
+        bar = tqdm(total=len(plan), unit="img", desc="enhancing", dynamic_ncols=True, file=stream) if plan else None
     run = FolderRun(enhancer, Path(out_dir), ext, suffix, quiet, stream, bar)
     for p, why in unusable:
         run.fail(p, FacesrError(why))
     try:
+        for f, stem in clips:
+            run.video(f, stem, skip_existing, progress)
         for f, stem in plan:
             if skip_existing and run.final_path(f, stem).is_file():
                 run.summary.skipped += 1

@@ -57,7 +57,8 @@ register_preset(Preset("pfsr-lite", "pfsr", _LITE,
                        "PFSR generator x8 for CPUs: pfsr's three progressive x2 steps at 1/4 width "
                        "(128/64/32 channels)",
                        paper=PFSR_PAPER, lr_size=16, hr_size=128, degradation={"kind": "bilinear_cascade"},
-                       crop="lfw", config="pfsr_lfw_cpu_psnr.yaml", weights="pfsr_lite.safetensors"))
+                       crop="lfw", config="pfsr_lfw_cpu_psnr.yaml", weights="pfsr_lite.safetensors",
+                       use="tiny faces, x8 in three progressive steps (PFSR, trained on bilinear downscales)"))
 register_preset(Preset("pfsr-lite-d", "pfsr-d", {"width": 16, "hidden": 512},
                        "pfsr-lite's discriminator: pfsr-d at 1/4 width, 512-unit linear head (WGAN critic)",
                        paper=PFSR_PAPER, lr_size=16, hr_size=128, degradation={"kind": "bilinear_cascade"},

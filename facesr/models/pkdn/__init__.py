@@ -65,7 +65,9 @@ _lite = {"width": 32, "n_rcab": 2, "global_skip": True}
 register_preset(Preset("pkdn-lite", "pkdn", {**_lite, "ffb": True},
                        "PKDN student x8 at CPU size: 32 channels, RCAGs of 2 RCABs, FFBs, global bicubic skip "
                        "(828,015 params)", paper=PKDN_PAPER, config="pkdn_lite_lfw.yaml",
-                       weights="pkdn_lite.safetensors", **_sr8))
+                       weights="pkdn_lite.safetensors",
+                       use="tiny, clean faces, x8: a small network distilled from a face-parsing teacher (PKDN)",
+                       **_sr8))
 register_preset(Preset("pkdn-teacher-lite", "pkdn", {**_lite, "prior_channels": 3, "pfb": True, "ffb": True},
                        "PKDN teacher x8 at CPU size: LR + parsing map, 32 channels, RCAGs of 2 RCABs, PFBs, FFBs, "
                        "global bicubic skip (1,106,556 params)", paper=PKDN_PAPER,

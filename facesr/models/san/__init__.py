@@ -66,7 +66,9 @@ register_preset(Preset("san", "san", {"scale": 8},
 # one takes 0.85 s. Same blocks, order, attention settings and bicubic skip as san.
 register_preset(Preset("san-lite", "san", {"scale": 8, "width": 32, "n_garb": 4, "n_larb": 4},
                        "style-based attentive SR x8 at CPU size: 4 GARBs + 4 LARBs (32 ch), bicubic skip "
-                       "(282,311 params)", config="san_lite_mix.yaml", weights="san_lite.safetensors", **_x8))
+                       "(282,311 params)", config="san_lite_mix.yaml", weights="san_lite.safetensors",
+                       use="tiny faces from real cameras, x8: trained on learned real-world degradations",
+                       **_x8))
 # Table 4's ablation rows (x4 on LFW): a disabled module leaves a plain residual block in its place
 register_preset(Preset("san-x4-base", "san", {"scale": 4, "ga": False, "la": False},
                        "SAN x4 ablation: no GA, no LA (16 plain residual blocks)", **_x4))

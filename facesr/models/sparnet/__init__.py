@@ -46,7 +46,9 @@ register_preset(Preset("sparnet-tiny", "sparnet",
                         "global_skip": True},
                        "SPARNet-family x8 for CPUs: FAU + 2-D hourglass attention, 16-128 channels, 8 body units, "
                        "global bicubic skip",
-                       weights="sparnet_tiny_default.safetensors", config="sparnet_tiny.yaml", crop="lfw", **_sr8))
+                       weights="sparnet_tiny_default.safetensors", config="sparnet_tiny.yaml", crop="lfw",
+                       use="tiny, clean faces (16 px and up, e.g. a face far from the camera): the x8 default of facesr sr",
+                       **_sr8))
 _hd = dict(lr_size=512, hr_size=512, paper=SPARNET_PAPER, crop="fsrnet_aligned5",
            degradation={"kind": "sparnethd_blind"})
 register_preset(Preset("sparnethd", "sparnethd", {"attention": "spar"},
@@ -69,7 +71,8 @@ register_preset(Preset("sparnethd-lite", "sparnethd", _LITE,
                        "6 body units (trained on LFW with the sparnethd_lite degradation)",
                        weights="sparnethd_lite.safetensors", config="sparnethd_lite.yaml", lr_size=128,
                        hr_size=128, paper=SPARNET_PAPER, crop="fsrnet_aligned5",
-                       degradation={"kind": "sparnethd_lite"}))
+                       degradation={"kind": "sparnethd_lite"},
+                       use="real photos: removes blur, noise and JPEG blocks from ordinary faces (the default)"))
 register_preset(Preset("sparnethd-lite-d", "sparnethd-d", {"base": 32, "max_ch": 256, "n_layers": 3},
                        "sparnethd-lite's discriminator: 3 scales (128/64/32 px), 32-256 channels, 3 strided "
                        "blocks (not an SR model)", lr_size=128, hr_size=128, paper=SPARNET_PAPER,

@@ -1,0 +1,194 @@
+"""Videos: the face tracker (smoothing, held faces, association) and `facesr enhance` on clips (frames equal
+to `FaceEnhancer.enhance` on the same frames, frame rate and audio kept, resume of an interrupted clip)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facesr.enhance.track import FaceTracker, OneEuro, iou
+
+
+def _face(x0=100.0, y0=80.0, size=60.0, rng=None, jitter=0.0):
+    """A synthetic (box, score, 68 landmarks) face: landmarks on a circle inside the box."""
+    t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    lm = np.stack([x0 + size / 2 + 0.4 * size * np.cos(t), y0 + size / 2 + 0.4 * size * np.sin(t)], 1)
+    if rng is not None and jitter:
+        lm = lm + rng.normal(0, jitter, lm.shape)
+    return np.array([x0, y0, x0 + size, y0 + size]), 1.0, lm
+
+
+def test_iou():
+    assert iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1.0
+    assert iou([0, 0, 10, 10], [20, 20, 30, 30]) == 0.0
+    assert iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(50 / 150)
+
+
+def test_still_face_is_returned_bit_for_bit():
+    tr = FaceTracker(25)
+    box, score, lm = _face()
+    for _ in range(10):
+        (b, s, out), = tr.update([(box, score, lm)])
+        assert np.array_equal(out, lm) and np.array_equal(b, box)
+
+
+def test_smoothing_removes_jitter_and_follows_motion():
+    rng = np.random.default_rng(0)
+    clean = _face()[2]
+    smooth, raw = FaceTracker(25), []
+    err_raw, err_s = [], []
+    for _ in range(100):
+        f = _face(rng=rng, jitter=1.5)
+        (_, _, out), = smooth.update([f])
+        err_raw.append(np.abs(f[2] - clean).mean())
+        err_s.append(np.abs(out - clean).mean())
+    assert np.mean(err_s[20:]) < 0.5 * np.mean(err_raw[20:])  # a still face: jitter at least halved
+    # a face moving 4 px a frame is followed: lag under 2 frames' motion once the filter has its speed
+    f = OneEuro(25)
+    for k in range(40):
+        out = f(_face(x0=100.0 + 4 * k)[2])
+    assert abs(out[:, 0].mean() - _face(x0=100.0 + 4 * 39)[2][:, 0].mean()) < 8
+
+
+def test_missed_detection_is_held_then_dropped():
+    tr = FaceTracker(10, hold_seconds=0.3)  # 3 frames
+    f = _face()
+    tr.update([f])
+    for k in range(3):
+        held = tr.update([])
+        assert len(held) == 1 and np.array_equal(held[0][2], f[2]), k
+    assert tr.update([]) == []
+
+
+def test_two_faces_keep_their_tracks():
+    tr = FaceTracker(25, smooth=True)
+    a, b = _face(x0=10), _face(x0=300)
+    tr.update([a, b])
+    out = tr.update([(b[0] + 2, 1.0, b[2] + 2), (a[0] + 1, 1.0, a[2] + 1)])  # order swapped, small moves
+    assert [o[0][0] for o in out] == sorted(o[0][0] for o in out)  # left to right
+    assert out[0][2][:, 0].mean() < 150 < out[1][2][:, 0].mean()
+    assert len(tr.tracks) == 2
+
+
+def test_bad_settings_raise():
+    with pytest.raises(ValueError):
+        FaceTracker(0)
+    with pytest.raises(ValueError):
+        OneEuro(25, min_cutoff=0)
+
+
+# ---------------------------------------------------------------------------------------------- clips
+av = pytest.importorskip("av")
+pytest.importorskip("dlib")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """A 10-frame 25 fps clip of the bundled photo (at 224 px, where HOG finds the face in every frame)
+    panning 1 px a frame, with a 440 Hz tone."""
+    from PIL import Image
+
+    from facesr.cli.common import SAMPLE_PHOTO
+    from facesr.data.io import read_image
+    from facesr.enhance.video import write_clip
+
+    img = np.asarray(Image.fromarray(read_image(SAMPLE_PHOTO)).resize((224, 224), Image.BICUBIC))
+    frames = [np.roll(img, k, axis=1) for k in range(10)]
+    return write_clip(tmp_path_factory.mktemp("clip") / "pan.mp4", frames, fps=25, audio_hz=440)
+
+
+@pytest.fixture(scope="module")
+def enhancer():
+    from facesr.enhance import FaceEnhancer
+
+    return FaceEnhancer(upscale=1)
+
+
+def _psnr(a, b):
+    d = a.astype(np.float64) - b
+    return 10 * np.log10(255.0 ** 2 / max(np.mean(d ** 2), 1e-12))
+
+
+def test_frames_equal_enhance_on_the_same_frames(clip, enhancer):
+    from facesr.enhance.video import restored_frames, video_frames
+
+    frames = list(video_frames(clip))
+    assert len(frames) == 10
+    outs = list(restored_frames(enhancer, frames, 25.0, smooth=False))
+    for f, r in zip(frames, outs):
+        assert r.num_faces == 1
+        assert np.array_equal(r.final, enhancer.enhance(f).final)
+    # smoothing moves the crop by a fraction of a pixel on this pan: the frames stay close to enhance's
+    sm = list(restored_frames(enhancer, frames, 25.0, smooth=True))
+    assert np.array_equal(sm[0].final, outs[0].final)  # the first frame has no history
+    assert min(_psnr(s.final, o.final) for s, o in zip(sm, outs)) > 30
+
+
+def test_enhance_clip_keeps_rate_frames_and_audio(clip, enhancer, tmp_path):
+    from facesr.enhance.video import enhance_video, restored_frames, video_frames, video_info
+
+    s = enhance_video(enhancer, clip, tmp_path, smooth=False, progress=False, segment_seconds=0.15)
+    out = tmp_path / "final" / "pan.mp4"
+    assert s.output == str(out) and s.frames == 10 and s.faces == 10 and s.audio
+    info, src = video_info(out), video_info(clip)
+    assert (info.frames, info.fps, info.audio) == (10, src.fps, "aac")
+    assert not (tmp_path / ".partial").exists()  # segments removed once the clip is assembled
+    # what was encoded is the restored frames, up to H.264 at crf 18
+    ref = [r.final for r in restored_frames(enhancer, list(video_frames(clip)), 25.0, smooth=False)]
+    got = list(video_frames(out))
+    assert min(_psnr(g, r) for g, r in zip(got, ref)) > 33
+    # the audio lasts as long as the source's
+    with av.open(str(out)) as c, av.open(str(clip)) as c0:
+        assert abs(float(c.streams.audio[0].duration * c.streams.audio[0].time_base)
+                   - float(c0.streams.audio[0].duration * c0.streams.audio[0].time_base)) < 0.05
+
+
+def test_interrupted_clip_resumes_from_its_segments(clip, enhancer, tmp_path):
+    from facesr.enhance.video import enhance_video, video_frames
+
+    full = tmp_path / "full"
+    enhance_video(enhancer, clip, full, smooth=False, progress=False, segment_seconds=0.12)  # 3-frame segments
+
+    def stop(done, total):
+        if done == 7:
+            raise KeyboardInterrupt
+
+    part = tmp_path / "part"
+    with pytest.raises(KeyboardInterrupt):
+        enhance_video(enhancer, clip, part, smooth=False, progress=False, segment_seconds=0.12, on_frame=stop)
+    assert not (part / "final" / "pan.mp4").exists()
+    assert sorted(p.name for p in (part / ".partial" / "pan").glob("seg_*.mp4")) == ["seg_00000.mp4", "seg_00001.mp4"]
+    assert not list((part / ".partial" / "pan").glob(".facesr-*"))  # the unfinished segment was dropped
+    s = enhance_video(enhancer, clip, part, smooth=False, progress=False, segment_seconds=0.12, skip_existing=True)
+    assert (s.resumed_frames, s.frames) == (6, 10)
+    a, b = list(video_frames(full / "final" / "pan.mp4")), list(video_frames(part / "final" / "pan.mp4"))
+    assert len(a) == len(b) == 10 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    again = enhance_video(enhancer, clip, part, skip_existing=True, progress=False)
+    assert again.skipped
+
+
+def test_changed_settings_do_not_reuse_segments(clip, enhancer, tmp_path):
+    from facesr.enhance import FaceEnhancer
+    from facesr.enhance.video import enhance_video
+
+    def stop(done, total):
+        if done == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        enhance_video(enhancer, clip, tmp_path, smooth=False, progress=False, segment_seconds=0.12, on_frame=stop)
+    other = FaceEnhancer(enhancer.net, upscale=1, weight=0.5)
+    s = enhance_video(other, clip, tmp_path, smooth=False, progress=False, segment_seconds=0.12, skip_existing=True)
+    assert s.resumed_frames == 0 and s.frames == 10
+
+
+def test_cli_enhances_a_clip_and_reports_a_broken_one(clip, tmp_path, capsys):
+    from facesr.cli import main
+    from facesr.enhance.video import video_info
+
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\0not a video" * 50)
+    assert main(["enhance", "-i", str(clip), str(bad), "-o", str(tmp_path / "out"), "-s", "1"]) == 1
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "broken.mp4" in ln]
+    assert len(lines) == 1 and "cannot read video" in lines[0]
+    assert video_info(tmp_path / "out" / "final" / "pan.mp4").frames == 10
