@@ -11,8 +11,8 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 

@@ -22,7 +22,8 @@ def run(args) -> int:
         det_threshold=args.det_threshold, det_upsample=args.det_upsample, cnn=args.cnn, aligned=args.aligned,
         color_match=not args.no_color_match, draw_box=args.draw_box, device=device,
         batch_size=args.batch_size, fusion=not args.no_fusion, backend=args.backend, progress=not args.quiet,
-        quiet=args.quiet, weight=args.weight, small_model=args.small_model, small_below=args.small_below)
+        quiet=args.quiet, weight=args.weight, small_model=args.small_model, small_below=args.small_below,
+        smooth=not args.no_smooth)
     if not args.quiet:
         print(summary.line())
     return 0 if summary.ok else 1
@@ -31,10 +32,12 @@ def run(args) -> int:
 def add_parser(sub):
     """Register ``enhance`` on an ``argparse`` sub-parser collection; returns its parser."""
     p = sub.add_parser(
-        "enhance", help="super-resolve every face in photos and paste them back (file or folder)",
+        "enhance", help="super-resolve every face in photos and paste them back (file or folder; clips too)",
         description="Detect faces (dlib), crop them the way the model was trained, super-resolve them and "
                     "paste them back into the upscaled photo. Writes OUT/cropped_faces, OUT/restored_faces, "
-                    "OUT/cmp and OUT/final. Needs pip install 'facesr[faces]'.")
+                    "OUT/cmp and OUT/final. A video file named with -i (.mp4 .mov .m4v .mkv .avi .webm) is "
+                    "restored frame by frame into OUT/final/NAME.mp4 with its frame rate and audio "
+                    "(needs facesr[video]). Needs pip install 'facesr[faces]'.")
     p.add_argument("-i", "--input", required=True, nargs="+", help="image file(s) or folder(s)")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("-m", "--model", default=None,
@@ -69,7 +72,11 @@ def add_parser(sub):
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
     add_backend_argument(p)
     p.add_argument("--batch-size", type=pos_int, default=16, help="faces per model batch (default 16)")
-    p.add_argument("--skip-existing", action="store_true", help="skip photos whose final/ output exists")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="skip photos (and clips) whose final/ output exists; an interrupted clip continues "
+                        "from its last finished 2-second segment")
+    p.add_argument("--no-smooth", action="store_true",
+                   help="videos: align each frame's faces as detected (no landmark smoothing over time)")
     p.add_argument("--no-color-match", action="store_true", help="paste restored faces without colour matching")
     p.add_argument("--no-fusion", action="store_true",
                    help="paste the model output for every face; by default faces larger than the model's input "

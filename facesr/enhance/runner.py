@@ -175,13 +175,13 @@ class FolderRun:
             return
         self.count(f, res)
 
-    def video(self, f: Path, stem: str, skip_existing: bool, progress: bool) -> None:
+    def video(self, f: Path, stem: str, skip_existing: bool, progress: bool, smooth: bool = True) -> None:
         """Restore one clip into ``final/STEM.mp4`` (:func:`facesr.enhance.video.enhance_video`)."""
         from .video import enhance_video
 
         try:
             v = enhance_video(self.enhancer, f, self.out, skip_existing=skip_existing, progress=progress,
-                              quiet=self.quiet, stream=self.stream, stem=stem + self.sfx)
+                              quiet=self.quiet, stream=self.stream, stem=stem + self.sfx, smooth=smooth)
         except Exception as e:
             self.fail(f, e)
             return
@@ -250,7 +250,7 @@ def check_outputs(inputs: Sequence[Path], out: Path) -> list[Path]:
 
 def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = False,
                   skip_existing: bool = False, ext: str = "auto", suffix: str | None = None, aligned: bool = False,
-                  progress: bool = True, quiet: bool = False, stream=None) -> Summary:
+                  progress: bool = True, quiet: bool = False, stream=None, smooth: bool = True) -> Summary:
     """Enhance image files and folders (``inputs``: a path or a list of paths) into ``out_dir``::
 
         OUT/cropped_faces/NAME_00.png            face crop, in the model's training geometry, at its HR size
@@ -267,7 +267,8 @@ def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = 
     goes on. Notes are printed unless ``quiet``. The output folders under ``out_dir`` are never listed as
     inputs. Raises :class:`~facesr.errors.FacesrError` only for problems that stop everything, all found
     before any work (no inputs, an ``ext`` or ``suffix`` that is unusable in names, ``out_dir`` an existing
-    file, an input inside the output folders, no detector).
+    file, an input inside the output folders, no detector). ``smooth``: videos' landmark smoothing
+    (:class:`~facesr.enhance.track.FaceTracker`).
     """
     t0 = time.perf_counter()
     stream = stream if stream is not None else sys.stderr
@@ -297,7 +298,7 @@ def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = 
         run.fail(p, FacesrError(why))
     try:
         for f, stem in clips:
-            run.video(f, stem, skip_existing, progress)
+            run.video(f, stem, skip_existing, progress, smooth)
         for f, stem in plan:
             if skip_existing and run.final_path(f, stem).is_file():
                 run.summary.skipped += 1
@@ -325,7 +326,8 @@ def enhance_paths(inputs, out_dir, model=DEFAULT_MODEL, *, upscale: float = 2, r
                   bg_upsampler=None, det_max_side: int | None = DEFAULT_DET_MAX_SIDE,
                   max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS,
                   fusion: bool = True, backend: str = "auto", progress: bool = True, quiet: bool = False,
-                  stream=None, weight: float = 1.0, small_model=None, small_below: float | None = None) -> Summary:
+                  stream=None, weight: float = 1.0, small_model=None, small_below: float | None = None,
+                  smooth: bool = True) -> Summary:
     """:func:`enhance_files` with a :class:`FaceEnhancer` built from the options (``cnn=True``:
     ``detector="cnn"``). The output checks of :func:`enhance_files` run before the model is loaded."""
     output_names(ext, suffix)
@@ -339,4 +341,4 @@ def enhance_paths(inputs, out_dir, model=DEFAULT_MODEL, *, upscale: float = 2, r
                             max_output_pixels=max_output_pixels, weight=weight, small_model=small_model,
                             small_below=small_below)
     return enhance_files(enhancer, inputs, out_dir, recursive=recursive, skip_existing=skip_existing, ext=ext,
-                         suffix=suffix, aligned=aligned, progress=progress, quiet=quiet, stream=stream)
+                         suffix=suffix, aligned=aligned, progress=progress, quiet=quiet, stream=stream, smooth=smooth)
