@@ -9,10 +9,8 @@ Per frame, :class:`FaceTracker.update` takes the faces :meth:`FaceEnhancer.find_
   whose cut-off rises with speed: still faces lose their jitter, moving faces keep up). Speeds are in face
   sizes per second (the landmarks' bounding-box diagonal), so one setting suits small and large faces.
   The whole face shares one cut-off (from its mean landmark speed), so the shape does not wobble.
-  ``beta`` 5 trades jitter for lag: on a simulated sway of 80 px (6 s period) with 0.5-1.5 px landmark
-  noise, frame-to-frame jitter drops 2.5-2.7 times while the crop trails the face by 2.3-2.5 px RMS
-  (``beta`` 2: 3.6 times less jitter, 3.6 px behind; 20: 1.5-1.7 times, 1.1-1.8 px). Lag does not
-  misplace the face: it is pasted back where its crop was taken.
+  ``beta`` 5 trades jitter for lag, chosen by ``benchmarks/sim_one_euro.py`` (figures: docs/serve.md).
+  Lag does not misplace the face: it is pasted back where its crop was taken.
 * **Missed frames**: a track not detected in a frame keeps its last smoothed landmarks for up to
   ``hold_seconds``; then it is dropped. A face the detector loses for a frame or two is still restored.
   Only tracks detected in at least ``min_hits`` frames are held (as SORT confirms tracks): a one-frame
