@@ -19,8 +19,8 @@ or an HR/LR pair. Two measurements:
 2. **Does training on its LR help?** The same SR network trained on bicubic LR and on styleVAE LR
    (``san_lite_hc_bicubic.yaml`` / ``san_lite_hc_stylevae.yaml``), each tested on faces the chain degraded
    (seed = face index, ``default_rng(i)``), on faces the milder ``holdout_mild`` made (noise sigma 1-4, JPEG
-   75-90, same seeds: a chain no network trained on, nor the styleVAE learnt, calibrated so that the x8
-   ``default`` gains about 0.6 dB over bicubic on Helen-50, the issue's reference point) and on clean
+   75-90, same seeds: a chain no network trained on, nor the styleVAE learnt, calibrated on the x8
+   ``default``'s gain over bicubic on Helen-50, the issue's reference point; see docs/san.md) and on clean
    bicubic LR of the same faces, beside bicubic upsampling (and ``--extra`` models). PSNR / SSIM under the
    project protocol (Y, rounded).
 

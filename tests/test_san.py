@@ -476,8 +476,8 @@ def test_shipped_stylevae_x8_makes_chain_like_lr_of_the_bundled_face():
 
 def test_shipped_san_lite_on_the_bundled_face():
     """The shipped san-lite (float16, self-describing, the mixture run): on the bundled face (never seen) made
-    16 px by PIL bicubic it beats bicubic upsampling by over 1 dB (1.26 measured), and by over 0.4 dB on the
-    unseen mild chain (0.60 measured), with higher SSIM both times."""
+    16 px by PIL bicubic it beats bicubic upsampling by over 1 dB, and by over 0.4 dB on the
+    unseen mild chain, with higher SSIM both times."""
     import facesr
     from safetensors import safe_open
 

@@ -199,3 +199,23 @@ def test_cli_enhances_a_clip_and_reports_a_broken_one(clip, tmp_path, capsys):
     lines = [ln for ln in err.splitlines() if "broken.mp4" in ln]
     assert len(lines) == 1 and "cannot read video" in lines[0]
     assert video_info(tmp_path / "out" / "final" / "pan.mp4").frames == 10
+
+
+def test_segment_settings_tell_weights_apart(enhancer):
+    """Resumed segments must come from the same model: two networks of one architecture and preset whose
+    weights differ give different settings."""
+    import torch
+
+    from facesr.enhance import FaceEnhancer
+    from facesr.enhance.video import VideoInfo, _settings
+
+    info = VideoInfo(fps=25, frames=10, width=224, height=224, audio=None)
+    same = FaceEnhancer(enhancer.net, upscale=1)
+    assert _settings(same, info, True, 18, 3) == _settings(enhancer, info, True, 18, 3)
+    import copy
+
+    other_net = copy.deepcopy(enhancer.net)
+    with torch.no_grad():
+        next(other_net.parameters()).add_(1e-3)
+    other = FaceEnhancer(other_net, upscale=1)
+    assert _settings(other, info, True, 18, 3)["model"] != _settings(enhancer, info, True, 18, 3)["model"]

@@ -66,9 +66,9 @@ into a named pipeline:
   with Lanczos (no training preset uses either), Gaussian noise sigma 3-10 on all channels at once,
   JPEG quality 50-80, then (``back=True``) bicubic back to the LR size.
 * ``holdout_mild``: the same test family, milder: noise sigma 1-4 and JPEG quality 75-90 (blur, Lanczos
-  downscale and options as ``holdout_moderate``). Its parameters were chosen so that at 16 px the x8
-  ``default`` gains about 0.6 dB over bicubic upsampling on Helen-50, the reference point of "realistic
-  tiny faces" in the project's issues (``holdout_moderate`` at 16 px is far harsher); the calibration and
+  downscale and options as ``holdout_moderate``). Its parameters are calibrated to the reference point
+  of "realistic tiny faces" in the project's issues: the x8 ``default``'s gain over bicubic upsampling
+  on Helen-50 at 16 px (``holdout_moderate`` at 16 px is far harsher); the calibration, its target and
   its figures: ``docs/san.md``. Kept out of every training preset, like ``holdout_moderate``.
 """
 from __future__ import annotations

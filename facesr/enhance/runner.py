@@ -282,8 +282,9 @@ def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = 
     from .video import is_video
 
     given = {Path(p) for p in inputs if Path(p).is_file()}
-    clips = [(f, stem) for f, stem in plan if f in given and is_video(f) and not aligned]  # named clips only
-    plan = [(f, stem) for f, stem in plan if (f, stem) not in clips]
+    is_clip = [f in given and is_video(f) and not aligned for f, _ in plan]  # clips named in inputs only
+    clips = [fs for fs, c in zip(plan, is_clip) if c]
+    plan = [fs for fs, c in zip(plan, is_clip) if not c]
     if not aligned:
         enhancer.preload()
     if enhancer.in_training_mode and not quiet:

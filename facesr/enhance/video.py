@@ -112,6 +112,17 @@ def _even(img: np.ndarray) -> np.ndarray:
     return img
 
 
+def _h264(out, fps: Fraction, crf: int, hw: tuple[int, int], b_frames: bool = True):
+    """An H.264 (libx264, yuv420p, preset veryfast) video stream of ``out`` at ``fps`` and ``crf``."""
+    s = out.add_stream("libx264", rate=fps)
+    s.height, s.width = hw
+    s.pix_fmt = "yuv420p"
+    if not b_frames:
+        s.codec_context.max_b_frames = 0
+    s.options = {"crf": str(int(crf)), "preset": "veryfast"}
+    return s
+
+
 class _Segment:
     """One segment MP4 being encoded, frame by frame (uint8 RGB, even sides); :meth:`close` moves it into
     place atomically, :meth:`abort` drops it."""
@@ -128,12 +139,8 @@ class _Segment:
     def add(self, img: np.ndarray) -> None:
         av = _av()
         if self.stream is None:
-            s = self.out.add_stream("libx264", rate=self.fps)
-            s.height, s.width = img.shape[:2]
-            s.pix_fmt = "yuv420p"
-            s.codec_context.max_b_frames = 0  # segments are joined packet by packet: keep dts = pts order
-            s.options = {"crf": str(int(self.crf)), "preset": "veryfast"}
-            self.stream = s
+            # no B-frames: segments are joined packet by packet, so dts must follow pts order
+            self.stream = _h264(self.out, self.fps, self.crf, img.shape[:2], b_frames=False)
         f = av.VideoFrame.from_ndarray(img, format="rgb24")
         f.pts = self.n
         f.time_base = 1 / self.fps
@@ -242,10 +249,21 @@ class VideoSummary:
     output: str = ""
 
 
-def _settings(enhancer, info: VideoInfo, smooth: bool, crf: int, seg: int) -> dict:
-    net = enhancer.net
+def _model_id(net) -> str | None:
+    """A key of ``net``'s class, sizes and weights (a back-end wrapper without a state dict: of its preset
+    and provenance too), so that segments made by another model are never reused."""
+    if net is None:
+        return None
+    from ..deploy.artifacts import model_key
+
     meta = getattr(net, "facesr_meta", {}) or {}
-    return {"model": str(meta.get("name", type(net).__name__)), "model_sha": str(meta.get("sha256", "")),
+    return model_key(net, meta.get("preset"), json.dumps(meta.get("provenance"), sort_keys=True, default=str))
+
+
+def _settings(enhancer, info: VideoInfo, smooth: bool, crf: int, seg: int) -> dict:
+    """What a clip's segments depend on: resumed segments must have been made with all of it."""
+    return {"model": _model_id(enhancer.net), "small_model": _model_id(enhancer.small_net),
+            "small_below": enhancer.small_below,
             "upscale": enhancer.upscale, "weight": enhancer.weight, "fusion": enhancer.fusion,
             "color_match": str(enhancer.color_match), "smooth": smooth, "crf": crf, "segment_frames": seg,
             "size": [info.width, info.height], "fps": str(info.fps)}
@@ -334,9 +352,9 @@ def enhance_video(enhancer, path, out_dir, *, skip_existing: bool = False, smoot
         raise ImageReadError(f"cannot read video '{path}': no frame could be decoded")
     summary.audio = _assemble(done_segments, seg_counts, info.fps, path, dest)
     shutil.rmtree(part, ignore_errors=True)
-    with_parent = out_dir / PARTIAL
-    if with_parent.is_dir() and not any(with_parent.iterdir()):
-        with_parent.rmdir()
+    partial = out_dir / PARTIAL
+    if partial.is_dir() and not any(partial.iterdir()):
+        partial.rmdir()
     summary.frames = n
     summary.seconds = time.perf_counter() - t0
     return summary
@@ -354,11 +372,8 @@ def write_clip(path, frames, fps: float | Fraction = 25, audio_hz: float | None 
     tmp = path.parent / (temp_name() + ".mp4")
     try:
         with av.open(str(tmp), "w", format="mp4") as out:
-            v = out.add_stream("libx264", rate=fps)
             frames = list(frames)
-            v.height, v.width = frames[0].shape[:2]
-            v.pix_fmt = "yuv420p"
-            v.options = {"crf": str(int(crf)), "preset": "veryfast"}
+            v = _h264(out, fps, crf, frames[0].shape[:2])
             a = out.add_stream("aac", rate=48000, layout="mono") if audio_hz else None
             for i, img in enumerate(frames):
                 f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
