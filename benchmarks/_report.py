@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: the command line that reproduces a result, and writing the result."""
+"""Shared by the benchmark scripts: the command line that reproduces a result, paths as reports show them, and writing the result."""
 from __future__ import annotations
 
 import sys
@@ -10,6 +10,15 @@ def command(script: str, argv=None) -> str:
     import shlex
 
     return "python " + shlex.join([f"benchmarks/{script}"] + list(argv if argv is not None else sys.argv[1:]))
+
+
+def shown_path(path) -> str:
+    """``path`` as a report shows it: relative to the repository when inside it (no machine paths)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def write_report(path, lines) -> None:

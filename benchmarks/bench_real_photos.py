@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _report import command, missing, write_report  # noqa: E402  (benchmarks/, next to this script)
+from _report import command, missing, shown_path, write_report  # noqa: E402  (benchmarks/, next to this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "real_lq_faces"
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
     for name, g in grids.items():
         img = comparison_grid(g, ["resize", "restored"], cell=192)
         Image.fromarray(img).save(gd / f"{name}.png")
-    lines += ["", f"Grids (research images, not in the repository): `{gd}/<folder>.png`."]
+    lines += ["", f"Grids (research images, not in the repository): `{shown_path(gd)}/<folder>.png`."]
     if args.public_grid and public:
         Image.fromarray(comparison_grid(public, ["input (512 px)", f"{args.model}"], cell=256)).save(args.public_grid)
         lines += [f"Public-domain grid: `{args.public_grid}`."]

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _report import command, missing, write_report  # noqa: E402  (benchmarks/, next to this script)
+from _report import command, missing, shown_path, write_report  # noqa: E402  (benchmarks/, next to this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
         "# styleVAE on a hidden degradation chain: distribution distance and SR trained on its LR", "",
         f"{hardware()}, {args.threads} thread(s); torch {torch.__version__}. Hidden chain `holdout_moderate` "
         "to 16 px (disk blur, Lanczos x0.125, noise sigma 3-10, JPEG 50-80); styleVAE "
-        f"`{Path(args.stylevae).name}`, SR `{args.sr_bicubic}` vs `{args.sr_stylevae}`. "
+        f"`{shown_path(args.stylevae)}`, SR `{shown_path(args.sr_bicubic)}` vs `{shown_path(args.sr_stylevae)}`. "
         "Method: benchmarks/bench_stylevae_chain.py's docstring.", "",
         "```", command("bench_stylevae_chain.py", argv), "```", "",
         f"## 1. Distance to the hidden chain's LR (LFW validation people, {len(lfw)} faces)", "",
