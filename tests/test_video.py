@@ -149,11 +149,44 @@ def test_enhance_clip_keeps_rate_frames_and_audio(clip, enhancer, tmp_path):
                    - float(c0.streams.audio[0].duration * c0.streams.audio[0].time_base)) < 0.05
 
 
-def test_interrupted_clip_resumes_from_its_segments(clip, enhancer, tmp_path):
-    from facesr.enhance.video import enhance_video, video_frames
+def test_rotated_phone_clip_is_read_and_restored_upright(enhancer, tmp_path):
+    """A portrait clip stored as a phone stores it (landscape frames, display matrix -90 degrees): frames
+    come out upright, so the face is found, and the output is upright with the displayed size."""
+    from PIL import Image
 
+    from facesr.cli.common import SAMPLE_PHOTO
+    from facesr.data.io import read_image
+    from facesr.enhance.video import enhance_video, video_frames, video_info, write_clip
+
+    up = np.asarray(Image.fromarray(read_image(SAMPLE_PHOTO)).resize((224, 224), Image.BICUBIC))
+    up = np.pad(up, ((16, 16), (0, 0), (0, 0)), mode="edge")  # portrait: 256 high, 224 wide
+    stored = np.ascontiguousarray(np.rot90(up, 1))  # 224 x 256, the face lying on its side
+    clip = write_clip(tmp_path / "phone.mp4", [stored] * 3, fps=25, rotation=-90)
+    info = video_info(clip)
+    assert (info.width, info.height, info.rotation) == (224, 256, 3)
+    frames = list(video_frames(clip))
+    assert frames[0].shape == up.shape and _psnr(frames[0], up) > 35
+    assert enhancer.enhance(stored).num_faces == 0  # read as stored, the face would be missed
+    s = enhance_video(enhancer, clip, tmp_path / "out", smooth=False, progress=False)
+    assert s.faces == 3
+    out = video_info(tmp_path / "out" / "final" / "phone.mp4")
+    assert (out.width, out.height, out.rotation) == (224, 256, 0)
+    got = next(video_frames(tmp_path / "out" / "final" / "phone.mp4"))
+    assert _psnr(got, enhancer.enhance(frames[0]).final) > 33
+
+
+def test_interrupted_clip_resumes_from_its_segments(clip, enhancer, tmp_path, monkeypatch):
+    """An interrupted clip keeps its finished segments; resumed, it restores only the remaining frames,
+    exactly as an uninterrupted run does, and copies the kept segments into the final file unchanged.
+    (The encoded streams are compared up to the encoder: libx264 is not always bit-reproducible.)"""
+    import facesr.enhance.video as V
+
+    fed: list[np.ndarray] = []
+    add = V._Segment.add
+    monkeypatch.setattr(V._Segment, "add", lambda self, img: (fed.append(img.copy()), add(self, img))[1])
     full = tmp_path / "full"
-    enhance_video(enhancer, clip, full, smooth=False, progress=False, segment_seconds=0.12)  # 3-frame segments
+    V.enhance_video(enhancer, clip, full, smooth=False, progress=False, segment_seconds=0.12)  # 3-frame segments
+    full_fed = list(fed)
 
     def stop(done, total):
         if done == 7:
@@ -161,15 +194,22 @@ def test_interrupted_clip_resumes_from_its_segments(clip, enhancer, tmp_path):
 
     part = tmp_path / "part"
     with pytest.raises(KeyboardInterrupt):
-        enhance_video(enhancer, clip, part, smooth=False, progress=False, segment_seconds=0.12, on_frame=stop)
+        V.enhance_video(enhancer, clip, part, smooth=False, progress=False, segment_seconds=0.12, on_frame=stop)
     assert not (part / "final" / "pan.mp4").exists()
-    assert sorted(p.name for p in (part / ".partial" / "pan").glob("seg_*.mp4")) == ["seg_00000.mp4", "seg_00001.mp4"]
+    segs = sorted((part / ".partial" / "pan").glob("seg_*.mp4"))
+    assert [p.name for p in segs] == ["seg_00000.mp4", "seg_00001.mp4"]
     assert not list((part / ".partial" / "pan").glob(".facesr-*"))  # the unfinished segment was dropped
-    s = enhance_video(enhancer, clip, part, smooth=False, progress=False, segment_seconds=0.12, skip_existing=True)
+    kept = [f for p in segs for f in V.video_frames(p)]
+    fed.clear()
+    s = V.enhance_video(enhancer, clip, part, smooth=False, progress=False, segment_seconds=0.12,
+                        skip_existing=True)
     assert (s.resumed_frames, s.frames) == (6, 10)
-    a, b = list(video_frames(full / "final" / "pan.mp4")), list(video_frames(part / "final" / "pan.mp4"))
-    assert len(a) == len(b) == 10 and all(np.array_equal(x, y) for x, y in zip(a, b))
-    again = enhance_video(enhancer, clip, part, skip_existing=True, progress=False)
+    assert len(fed) == 4 and all(np.array_equal(a, b) for a, b in zip(fed, full_fed[6:]))
+    a, b = list(V.video_frames(full / "final" / "pan.mp4")), list(V.video_frames(part / "final" / "pan.mp4"))
+    assert len(a) == len(b) == 10
+    assert all(np.array_equal(x, y) for x, y in zip(b[:6], kept))  # kept segments copied, not re-encoded
+    assert min(_psnr(x, y) for x, y in zip(a, b)) > 40
+    again = V.enhance_video(enhancer, clip, part, skip_existing=True, progress=False)
     assert again.skipped
 
 

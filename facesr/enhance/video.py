@@ -9,7 +9,11 @@
   equals ``FaceEnhancer.enhance(frame).final``.
 * **Encoding**: H.264 (libx264, ``crf`` 18: visually lossless for most content), yuv420p, at the clip's
   average frame rate (a variable-rate clip comes out at constant rate), no B-frames. yuv420p needs even
-  sides: an odd output side gets one edge row or column repeated. Display rotation metadata is not applied.
+  sides: an odd output side gets one edge row or column repeated.
+* **Rotation**: a clip whose display matrix rotates it (phones store portrait clips as landscape frames
+  plus a rotation) is decoded upright, as players show it, so faces are found the right way up; the
+  output is stored upright with no rotation. Rotations are taken to the nearest quarter turn; a mirroring
+  in the matrix is not applied.
 * **Audio**: the first audio stream is copied as it is when MP4 can hold its codec (AAC, MP3, AC-3,
   ALAC, Opus, FLAC), else re-encoded to AAC; none when the clip has none.
 * **Resume**: frames are encoded in segments of ``segment_seconds`` under
@@ -17,7 +21,10 @@
   file is assembled from them (packets copied, not re-encoded) and written atomically, then the segments
   are deleted. With ``skip_existing`` a clip whose final file exists is skipped, and an interrupted clip
   continues from its last finished segment when its settings match (the face smoothing restarts there).
-  Without it, a clip is redone from its first frame.
+  Without it, a clip is redone from its first frame. The restored frames of a resumed clip equal an
+  uninterrupted run's bit for bit; the encoded files may still differ slightly, because libx264 does
+  not always produce the same stream for the same frames from one run to the next (seen here even with
+  one encoder thread).
 """
 from __future__ import annotations
 
@@ -74,13 +81,22 @@ def _open(path):
 class VideoInfo:
     fps: Fraction
     frames: int  # as the container states it, else estimated from the duration (0: unknown)
-    width: int
+    width: int  # as displayed: after the rotation
     height: int
     audio: str | None  # codec name of the first audio stream
+    rotation: int = 0  # counter-clockwise quarter turns that make the stored frames upright (0-3)
+
+
+def _quarter_turns(frame) -> int:
+    """Counter-clockwise quarter turns (``np.rot90``'s ``k``) that show ``frame`` as players do: its
+    display matrix rotates it by ``frame.rotation`` degrees counter-clockwise."""
+    return int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) % 4
 
 
 def video_info(path) -> VideoInfo:
-    """Frame rate, frame count, size and audio codec of a clip; ``ImageReadError`` when unreadable."""
+    """Frame rate, frame count, displayed size, audio codec and rotation of a clip; ``ImageReadError``
+    when unreadable."""
+    av = _av()
     with _open(path) as c:
         v = c.streams.video[0]
         fps = Fraction(v.average_rate or v.guessed_rate or 25)
@@ -88,11 +104,19 @@ def video_info(path) -> VideoInfo:
         if not n and c.duration:
             n = int(round(c.duration / 1_000_000 * float(fps)))
         a = c.streams.audio[0].codec_context.name if c.streams.audio else None
-        return VideoInfo(fps, n, int(v.codec_context.width), int(v.codec_context.height), a)
+        w, h = int(v.codec_context.width), int(v.codec_context.height)
+        try:  # the rotation is side data of the frames: the first one tells it
+            k = _quarter_turns(next(c.decode(video=0)))
+        except (StopIteration, av.FFmpegError):
+            k = 0
+        if k % 2:
+            w, h = h, w
+        return VideoInfo(fps, n, w, h, a, k)
 
 
 def video_frames(path, start: int = 0):
-    """The clip's frames as uint8 RGB arrays, in order, from frame ``start``."""
+    """The clip's frames as uint8 RGB arrays, upright (its display rotation applied), in order, from
+    frame ``start``."""
     av = _av()
     from ..errors import ImageReadError
 
@@ -100,7 +124,9 @@ def video_frames(path, start: int = 0):
         try:
             for i, frame in enumerate(c.decode(video=0)):
                 if i >= start:
-                    yield frame.to_ndarray(format="rgb24")
+                    img = frame.to_ndarray(format="rgb24")
+                    k = _quarter_turns(frame)
+                    yield np.ascontiguousarray(np.rot90(img, k)) if k else img
         except av.FFmpegError as e:
             raise ImageReadError(f"cannot decode video '{path}': {' '.join(str(e).split())}") from None
 
@@ -266,7 +292,7 @@ def _settings(enhancer, info: VideoInfo, smooth: bool, crf: int, seg: int) -> di
             "small_below": enhancer.small_below,
             "upscale": enhancer.upscale, "weight": enhancer.weight, "fusion": enhancer.fusion,
             "color_match": str(enhancer.color_match), "smooth": smooth, "crf": crf, "segment_frames": seg,
-            "size": [info.width, info.height], "fps": str(info.fps)}
+            "size": [info.width, info.height], "rotation": info.rotation, "fps": str(info.fps)}
 
 
 def enhance_video(enhancer, path, out_dir, *, skip_existing: bool = False, smooth: bool = True,
@@ -360,9 +386,12 @@ def enhance_video(enhancer, path, out_dir, *, skip_existing: bool = False, smoot
     return summary
 
 
-def write_clip(path, frames, fps: float | Fraction = 25, audio_hz: float | None = None, crf: int = 18) -> Path:
+def write_clip(path, frames, fps: float | Fraction = 25, audio_hz: float | None = None, crf: int = 18,
+               rotation: int = 0) -> Path:
     """Write uint8 RGB ``frames`` (even sides) as an H.264 MP4 at ``path`` (atomically), with a mono AAC
-    sine tone of ``audio_hz`` under it when given: for test clips and benchmarks."""
+    sine tone of ``audio_hz`` under it when given and a display matrix that rotates the frames by
+    ``rotation`` degrees counter-clockwise when not 0 (as a phone stores a portrait clip): for test clips
+    and benchmarks."""
     av = _av()
     from ..fsutil import temp_name
 
@@ -374,6 +403,8 @@ def write_clip(path, frames, fps: float | Fraction = 25, audio_hz: float | None 
         with av.open(str(tmp), "w", format="mp4") as out:
             frames = list(frames)
             v = _h264(out, fps, crf, frames[0].shape[:2])
+            if rotation:
+                v.set_display_rotation(rotation)
             a = out.add_stream("aac", rate=48000, layout="mono") if audio_hz else None
             for i, img in enumerate(frames):
                 f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
