@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         if base is None:
             base = (p, q)
         rows.append((label, p, q, p - base[0], q - base[1]))
-        print(f"{label:32s} {p:.2f} dB  SSIM {q:.4f}  ({p - base[0]:+.2f} dB)", flush=True)
+        print(f"{label:32s} {p:.2f} dB  SSIM {q:.4f}  ({p - base[0]:+.3f} dB)", flush=True)
 
     cmd = command("bench_restore.py", argv)
     lines = [
@@ -155,7 +155,7 @@ def main(argv=None) -> int:
     for label, p, q, dp, dq in rows:
         hit = f"{found[label]}/{len(photos)}" if label in found else "-"
         t = f"{timing[label]:.2f}" if label in timing else "-"
-        lines.append(f"| {label} | {p:.2f} | {q:.4f} | {dp:+.2f} dB, {dq:+.4f} | {hit} | {t} |")
+        lines.append(f"| {label} | {p:.2f} | {q:.4f} | {dp:+.3f} dB, {dq:+.4f} | {hit} | {t} |")
     lines += ["", "A face enhance does not find on the degraded photo stays bicubic (counted in the scores). "
               "Timing is the whole enhance call per photo (detection included) while nothing else ran "
               "only if the machine was otherwise idle."]
