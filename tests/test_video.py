@@ -244,6 +244,8 @@ def test_cli_enhances_a_clip_and_reports_a_broken_one(clip, tmp_path, capsys):
 def test_segment_settings_tell_weights_apart(enhancer):
     """Resumed segments must come from the same model: two networks of one architecture and preset whose
     weights differ give different settings."""
+    import copy
+
     import torch
 
     from facesr.enhance import FaceEnhancer
@@ -252,8 +254,6 @@ def test_segment_settings_tell_weights_apart(enhancer):
     info = VideoInfo(fps=25, frames=10, width=224, height=224, audio=None)
     same = FaceEnhancer(enhancer.net, upscale=1)
     assert _settings(same, info, True, 18, 3) == _settings(enhancer, info, True, 18, 3)
-    import copy
-
     other_net = copy.deepcopy(enhancer.net)
     with torch.no_grad():
         next(other_net.parameters()).add_(1e-3)

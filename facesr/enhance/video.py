@@ -90,7 +90,7 @@ class VideoInfo:
 def _quarter_turns(frame) -> int:
     """Counter-clockwise quarter turns (``np.rot90``'s ``k``) that show ``frame`` as players do: its
     display matrix rotates it by ``frame.rotation`` degrees counter-clockwise."""
-    return int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) % 4
+    return int(round((frame.rotation or 0) / 90.0)) % 4
 
 
 def video_info(path) -> VideoInfo:
