@@ -2,6 +2,8 @@
 to `FaceEnhancer.enhance` on the same frames, frame rate and audio kept, resume of an interrupted clip)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -259,3 +261,51 @@ def test_segment_settings_tell_weights_apart(enhancer):
         next(other_net.parameters()).add_(1e-3)
     other = FaceEnhancer(other_net, upscale=1)
     assert _settings(other, info, True, 18, 3)["model"] != _settings(enhancer, info, True, 18, 3)["model"]
+
+
+def _photo_and_clip_folder(clip, root: Path) -> Path:
+    """A folder with ``pan.mp4`` (the clip) and ``pan.jpg`` (its first frame): one stem, two kinds."""
+    import shutil
+
+    from facesr.data.io import write_image
+    from facesr.enhance.video import video_frames
+
+    root.mkdir()
+    shutil.copy(clip, root / "pan.mp4")
+    write_image(root / "pan.jpg", next(iter(video_frames(clip))))
+    return root
+
+
+def test_folder_clips_are_restored_beside_its_photos(clip, enhancer, tmp_path):
+    from facesr.enhance.runner import enhance_files
+    from facesr.enhance.video import video_info
+
+    folder = _photo_and_clip_folder(clip, tmp_path / "in")
+    s = enhance_files(enhancer, folder, tmp_path / "out", progress=False, quiet=True)
+    assert (s.images, s.videos, s.frames, s.failed) == (1, 1, 10, [])
+    assert (tmp_path / "out" / "final" / "pan.jpg").is_file()
+    assert video_info(tmp_path / "out" / "final" / "pan_mp4.mp4").frames == 10  # the stem taken by the photo
+    # aligned crops: folders give images only (a clip is not an aligned face)
+    s = enhance_files(enhancer, folder, tmp_path / "out_aligned", aligned=True, progress=False, quiet=True)
+    assert (s.images, s.videos) == (1, 0)
+
+
+def test_folder_clips_without_pyav_are_left_out_with_one_note(clip, enhancer, tmp_path, monkeypatch):
+    import importlib.util
+    import io
+
+    from facesr.enhance.runner import enhance_files
+    from facesr.errors import ImageReadError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "av" else real(name, *a))
+    folder = _photo_and_clip_folder(clip, tmp_path / "in")
+    err = io.StringIO()
+    s = enhance_files(enhancer, folder, tmp_path / "out", progress=False, stream=err)
+    assert (s.images, s.videos, s.failed) == (1, 0, [])
+    notes = [ln for ln in err.getvalue().splitlines() if "clip(s)" in ln]
+    assert notes == ["facesr: note: 1 clip(s) in the input folders left out: videos need PyAV: "
+                     "pip install 'facesr[video]'"]
+    (folder / "pan.jpg").unlink()
+    with pytest.raises(ImageReadError, match="1 clip\\(s\\) there need PyAV"):
+        enhance_files(enhancer, folder, tmp_path / "out2", progress=False, quiet=True)

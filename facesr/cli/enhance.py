@@ -35,8 +35,8 @@ def add_parser(sub):
         "enhance", help="super-resolve every face in photos and paste them back (file or folder; clips too)",
         description="Detect faces (dlib), crop them the way the model was trained, super-resolve them and "
                     "paste them back into the upscaled photo. Writes OUT/cropped_faces, OUT/restored_faces, "
-                    "OUT/cmp and OUT/final. A video file named with -i (.mp4 .mov .m4v .mkv .avi .webm) is "
-                    "restored frame by frame into OUT/final/NAME.mp4 with its frame rate and audio "
+                    "OUT/cmp and OUT/final. A video file (.mp4 .mov .m4v .mkv .avi .webm), named with -i or in "
+                    "a folder, is restored frame by frame into OUT/final/NAME.mp4 with its frame rate and audio "
                     "(needs facesr[video]). Needs pip install 'facesr[faces]'.")
     p.add_argument("-i", "--input", required=True, nargs="+", help="image file(s) or folder(s)")
     p.add_argument("-o", "--output", required=True, help="output folder")

@@ -440,8 +440,8 @@ def output_ext(ext: str, what: str = "--ext") -> str:
     return e
 
 
-def _is_image_name(name: str) -> bool:
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+def _is_image_name(name: str, extensions=IMAGE_EXTENSIONS) -> bool:
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
 
 
 def _unusable(path: Path) -> str | None:
@@ -461,7 +461,7 @@ def _unusable(path: Path) -> str | None:
 
 
 def list_images(path: PathLike, recursive: bool = False, *, exclude: Any = (),
-                on_skip: Any = None) -> list[Path]:
+                on_skip: Any = None, extensions: Any = None) -> list[Path]:
     """Image files to process.
 
     A file gives ``[path]`` (whatever its extension: the user named it). A
@@ -476,7 +476,9 @@ def list_images(path: PathLike, recursive: bool = False, *, exclude: Any = (),
     path; e.g. an output folder inside the input folder). ``on_skip(path,
     reason)``: called for each image-named entry that cannot be used (a
     symbolic link loop, a broken link, a sub-folder that cannot be read); such
-    entries are left out either way. Raises
+    entries are left out either way. ``extensions``: the lower-case suffixes a
+    folder's files are listed by (default :data:`IMAGE_EXTENSIONS`; e.g. add
+    video suffixes to list clips too). Raises
     :class:`~facesr.errors.ImageReadError` if ``path`` does not exist or
     cannot be listed.
     """
@@ -489,6 +491,7 @@ def list_images(path: PathLike, recursive: bool = False, *, exclude: Any = (),
         raise ImageReadError(f"cannot list images in '{root}': no such file or folder")
     if not root.is_dir():
         raise ImageReadError(f"cannot list images in '{root}': not a file or folder")
+    exts = tuple(e.lower() for e in extensions) if extensions is not None else IMAGE_EXTENSIONS
     excluded = [real(d) for d in exclude]
     if excluded and is_within(root, excluded):
         return []
@@ -513,11 +516,11 @@ def list_images(path: PathLike, recursive: bool = False, *, exclude: Any = (),
                 dirnames[:] = [d for d in dirnames if not d.startswith(".")
                                and not (excluded and is_within(Path(dirpath) / d, excluded))]
                 for name in filenames:
-                    if _is_image_name(name):
+                    if _is_image_name(name, exts):
                         consider(Path(dirpath) / name)
         else:
             for entry in os.scandir(root):
-                if _is_image_name(entry.name):
+                if _is_image_name(entry.name, exts):
                     consider(root / entry.name)
     except OSError as e:
         raise ImageReadError(f"cannot list images in '{root}': {_one_line(e)}") from None

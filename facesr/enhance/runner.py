@@ -7,6 +7,7 @@ others when their model batch has run, so an interrupted run loses at most the p
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import time
@@ -59,17 +60,19 @@ class Summary:
 
 
 def plan_outputs(inputs: Sequence[Path], recursive: bool = False, exclude: Sequence[Path] = (),
-                 on_skip=None) -> list[tuple[Path, str]]:
+                 on_skip=None, extensions=None) -> list[tuple[Path, str]]:
     """``(file, output stem)`` pairs of the images under ``inputs``: the path relative to its input folder
     without extension; a stem already taken gets the extension added (``a_png``), then a counter.
-    ``exclude``, ``on_skip``: as for :func:`facesr.data.io.list_images` (folders not listed; called with
-    ``(path, reason)`` for entries that cannot be used, e.g. a symbolic link loop)."""
+    ``exclude``, ``on_skip``, ``extensions``: as for :func:`facesr.data.io.list_images` (folders not
+    listed; called with ``(path, reason)`` for entries that cannot be used, e.g. a symbolic link loop; the
+    suffixes a folder's files are listed by)."""
     from ..data.io import list_images
 
     plan: list[tuple[Path, str]] = []
     used: set[str] = set()
     for root in map(Path, inputs):
-        for f in list_images(root, recursive=recursive, exclude=exclude, on_skip=on_skip):
+        for f in list_images(root, recursive=recursive, exclude=exclude, on_skip=on_skip,
+                             extensions=extensions):
             rel = f.relative_to(root) if root.is_dir() else Path(f.name)
             stem = base = rel.with_suffix("").as_posix()
             if stem in used:
@@ -257,8 +260,8 @@ def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = 
         OUT/restored_faces/NAME_00[_SUFFIX].png  the restored face, as pasted
         OUT/cmp/NAME_00.png                      input crop | restored face, side by side
         OUT/final/NAME[_SUFFIX].EXT              the whole photo, upscaled, with the restored faces pasted in
-        OUT/final/NAME[_SUFFIX].mp4              a video named in ``inputs`` (by extension, see
-                                                 :mod:`facesr.enhance.video`), every frame restored
+        OUT/final/NAME[_SUFFIX].mp4              a video in ``inputs`` or in their folders (by extension,
+                                                 see :mod:`facesr.enhance.video`), every frame restored
 
     ``NAME``: see :func:`plan_outputs`. ``EXT``: the input's for ``ext="auto"`` (``.png`` when facesr cannot
     write that format), else ``ext`` (``png`` or ``.png``). Each photo's files are written (atomically,
@@ -268,23 +271,36 @@ def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = 
     inputs. Raises :class:`~facesr.errors.FacesrError` only for problems that stop everything, all found
     before any work (no inputs, an ``ext`` or ``suffix`` that is unusable in names, ``out_dir`` an existing
     file, an input inside the output folders, no detector). ``smooth``: videos' landmark smoothing
-    (:class:`~facesr.enhance.track.FaceTracker`).
+    (:class:`~facesr.enhance.track.FaceTracker`). Without PyAV, clips found in folders are left out with
+    one note (a clip named in ``inputs`` fails with the install hint); with ``aligned`` folders give
+    images only.
     """
     t0 = time.perf_counter()
     stream = stream if stream is not None else sys.stderr
     inputs = [Path(inputs)] if isinstance(inputs, (str, os.PathLike)) else [Path(p) for p in inputs]
     output_names(ext, suffix)
     subs = check_outputs(inputs, Path(out_dir))
+    from ..data.io import IMAGE_EXTENSIONS
+    from .video import VIDEO_EXTENSIONS, is_video
+
     unusable: list[tuple[Path, str]] = []
-    plan = plan_outputs(inputs, recursive, exclude=subs, on_skip=lambda p, why: unusable.append((p, why)))
+    plan = plan_outputs(inputs, recursive, exclude=subs, on_skip=lambda p, why: unusable.append((p, why)),
+                        extensions=IMAGE_EXTENSIONS + (() if aligned else VIDEO_EXTENSIONS))
     if not plan and not unusable:
         raise ImageReadError(f"no images found in {', '.join(str(p) for p in inputs)}")
-    from .video import is_video
-
     given = {Path(p) for p in inputs if Path(p).is_file()}
-    is_clip = [f in given and is_video(f) and not aligned for f, _ in plan]  # clips named in inputs only
+    is_clip = [is_video(f) and not aligned for f, _ in plan]
     clips = [fs for fs, c in zip(plan, is_clip) if c]
     plan = [fs for fs, c in zip(plan, is_clip) if not c]
+    found = [fs for fs in clips if fs[0] not in given]
+    if found and importlib.util.find_spec("av") is None:
+        clips = [fs for fs in clips if fs[0] in given]
+        if not plan and not clips and not unusable:
+            raise ImageReadError(f"no images found in {', '.join(str(p) for p in inputs)}; {len(found)} "
+                                 "clip(s) there need PyAV: pip install 'facesr[video]'")
+        if not quiet:
+            print(f"facesr: note: {len(found)} clip(s) in the input folders left out: videos need PyAV: "
+                  "pip install 'facesr[video]'", file=stream)
     if not aligned:
         enhancer.preload()
     if enhancer.in_training_mode and not quiet:
