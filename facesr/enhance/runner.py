@@ -289,9 +289,8 @@ def enhance_files(enhancer: FaceEnhancer, inputs, out_dir, *, recursive: bool = 
     if not plan and not unusable:
         raise ImageReadError(f"no images found in {', '.join(str(p) for p in inputs)}")
     given = {Path(p) for p in inputs if Path(p).is_file()}
-    is_clip = [is_video(f) and not aligned for f, _ in plan]
-    clips = [fs for fs, c in zip(plan, is_clip) if c]
-    plan = [fs for fs, c in zip(plan, is_clip) if not c]
+    clips = [] if aligned else [fs for fs in plan if is_video(fs[0])]
+    plan = [fs for fs in plan if aligned or not is_video(fs[0])]
     found = [fs for fs in clips if fs[0] not in given]
     if found and importlib.util.find_spec("av") is None:
         clips = [fs for fs in clips if fs[0] in given]
