@@ -11,7 +11,7 @@ framing (384 px, as ``stylevae_lfw.yaml``) and resized to 16 px with PIL bicubic
 small detected face the x8 network's input. Without -i: the two public-domain faces (Solvay conference, 1927)
 of ``real_lq_faces`` and the bundled public-domain face degraded by the hidden chain ``holdout_moderate``
 (seed 0), the experiment's "real world", and by the milder unseen ``holdout_mild``. ``--shipped`` adds the
-shipped ``san-lite`` (trained on a mixture of styleVAE and bicubic LR) as a third model column.
+shipped ``san-lite`` (trained on styleVAE, generic blind and bicubic LR) as a third model column.
 """
 from __future__ import annotations
 
