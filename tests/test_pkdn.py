@@ -266,7 +266,7 @@ def test_shipped_pkdn_lite_and_its_teacher_on_the_bundled_face():
     from facesr.registry import ASSETS
 
     for name, file, n, config, budget in (
-            ("pkdn-lite", "pkdn_lite", 828_015, "pkdn_lite_stage2_zoom", "2,500 steps x batch 8 (20,000 faces)"),
+            ("pkdn-lite", "pkdn_lite", 828_015, "pkdn_lite_stage3", "3,600 steps x batch 8 (28,800 faces)"),
             ("pkdn-teacher-lite", "pkdn_teacher_lite", 1_106_556, "pkdn_teacher_lite_lfw", "2400 steps")):
         with safe_open(str(ASSETS / f"{file}.safetensors"), framework="pt") as f:
             meta = json.loads(f.metadata()[META_KEY])
