@@ -44,6 +44,22 @@ def need(path: Path):
     return path
 
 
+def load_script(path: Path):
+    """A script of benchmarks/ or tools/ imported as a module, with its own folder on sys.path while it
+    loads (the benchmark scripts import ``_report`` from beside them)."""
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(path.parent))
+    return mod
+
+
 @pytest.fixture(scope="session")
 def face_folder(tmp_path_factory):
     """24 128x128 crops of skimage's astronaut in 6 'identity' folders (LFW layout)."""

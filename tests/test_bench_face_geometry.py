@@ -1,26 +1,17 @@
 """The geometry behind benchmarks/bench_face_geometry.py: eye centres and distances from 68 landmarks, and
 the photo box that moves one set's mean face to where another set's mean face sits."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_face_geometry.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    import sys
-
-    sys.path.insert(0, str(_PATH.parent))  # the script imports _report from its own folder
-    try:
-        spec = importlib.util.spec_from_file_location("bench_face_geometry", _PATH)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(_PATH.parent))
-    return mod
+    return load_script(_PATH)
 
 
 def _face(left_eye, right_eye, mouth):

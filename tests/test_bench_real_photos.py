@@ -1,10 +1,10 @@
 """The no-reference measures behind benchmarks/bench_real_photos.py: blockiness sees 8 px block edges,
 the rounding spread is small, and "worse beyond rounding" ignores changes 8-bit storage alone could make."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 pytest.importorskip("skimage")
 
@@ -13,16 +13,7 @@ _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_real_photos.
 
 @pytest.fixture(scope="module")
 def bench():
-    import sys
-
-    sys.path.insert(0, str(_PATH.parent))  # the script imports _report from its own folder
-    try:
-        spec = importlib.util.spec_from_file_location("bench_real_photos", _PATH)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(_PATH.parent))
-    return mod
+    return load_script(_PATH)
 
 
 def _smooth(seed=0, n=96):
