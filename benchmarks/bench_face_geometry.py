@@ -76,6 +76,7 @@ def main(argv=None) -> int:
     import facesr
     from facesr.checkpoint import hardware
     from facesr.data.datasets import identity_split
+    from facesr.data.resize import pil_resize
     from facesr.evaluation.evaluate import load_test_set
     from facesr.inference.sr import super_resolve
     from facesr.metrics import evaluate
@@ -121,8 +122,8 @@ def main(argv=None) -> int:
     nets = {m: facesr.load(m).eval() for m in args.models}
     for name, box in boxes.items():
         hrs = frames(box)
-        lrs = [np.asarray(Image.fromarray(h).resize((16, 16), Image.BICUBIC)) for h in hrs]
-        bic = evaluate([np.asarray(Image.fromarray(x).resize((size, size), Image.BICUBIC)) for x in lrs], hrs)
+        lrs = [pil_resize(h, 16, "bicubic") for h in hrs]
+        bic = evaluate([pil_resize(x, size, "bicubic") for x in lrs], hrs)
         cells = [f"{bic['psnr']:.2f} / {bic['ssim']:.4f}"]
         for m, net in nets.items():
             r = evaluate(super_resolve(lrs, net), hrs)
