@@ -86,8 +86,8 @@ def main(argv=None) -> int:
     size = 128
     _, val_files = identity_split(args.lfw, 0.02)
     photos = [Image.open(f).convert("RGB") for f in val_files]
-    side = LFW_CROP
-    lfw_box = ((250 - side) / 2, (250 - side) / 2, side)
+    side, (w, h) = LFW_CROP, photos[0].size  # LFW deep-funneled photos are all one size (250 px)
+    lfw_box = ((w - side) / 2, (h - side) / 2, side)
     ours = (lfw_box[0], lfw_box[1], lfw_box[0] + side, lfw_box[1] + side)
 
     def frames(box):

@@ -1,13 +1,11 @@
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
-_spec = importlib.util.spec_from_file_location("pack_cache", Path(__file__).parents[1] / "tools" / "pack_cache.py")
-pack_cache = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(pack_cache)
+pack_cache = load_script(Path(__file__).resolve().parents[1] / "tools" / "pack_cache.py")
 
 
 def _faces(n=6, size=32):
